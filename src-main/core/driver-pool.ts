@@ -1,0 +1,107 @@
+/**
+ * Live driver instances, one per source and per target, built on demand from the registry with
+ * their secrets read from the keychain, and closed when their record goes away.
+ */
+import type { CloudType, SourceType } from '../../src-shared/states.js';
+import { RehostError } from '../../src-shared/errors.js';
+import type { DriverRegistry, SourceDriver, TargetDriver } from './drivers.js';
+import type { Source, Target } from './model.js';
+import type { Logger, SecretStore } from './ports.js';
+
+export class DriverPool {
+  private readonly sources = new Map<string, SourceDriver>();
+  private readonly targets = new Map<string, TargetDriver>();
+
+  constructor(
+    private readonly deps: { registry: DriverRegistry; secrets: SecretStore; log: Logger; workDir: (kind: string, id: string) => string },
+  ) {}
+
+  sourceSecretFields(type: SourceType): readonly string[] {
+    return this.deps.registry.sources[type]?.secretFields ?? [];
+  }
+
+  targetSecretFields(type: CloudType): readonly string[] {
+    return this.deps.registry.targets[type]?.secretFields ?? [];
+  }
+
+  hasSourceType(type: SourceType): boolean {
+    return this.deps.registry.sources[type] !== undefined;
+  }
+
+  hasTargetType(type: CloudType): boolean {
+    return this.deps.registry.targets[type] !== undefined;
+  }
+
+  async source(source: Source): Promise<SourceDriver> {
+    const cached = this.sources.get(source.id);
+    if (cached) return cached;
+    const entry = this.deps.registry.sources[source.type];
+    if (!entry) throw new RehostError('UNPROCESSABLE', `source type ${source.type} is not available in this build`, { field: 'type' });
+    const driver = entry.factory(
+      {
+        log: this.deps.log.child({ name: `rehost:sources:${source.type.toLowerCase()}`, source: source.id }),
+        workDir: this.deps.workDir('sources', source.id),
+        secret: await this.secret(source.secretRef),
+      },
+      source.config,
+    );
+    this.sources.set(source.id, driver);
+    return driver;
+  }
+
+  async target(target: Target): Promise<TargetDriver> {
+    const cached = this.targets.get(target.id);
+    if (cached) return cached;
+    const entry = this.deps.registry.targets[target.cloudType];
+    if (!entry) throw new RehostError('UNPROCESSABLE', `target type ${target.cloudType} is not available in this build`, { field: 'config.cloud_type' });
+    const driver = entry.factory(
+      {
+        log: this.deps.log.child({ name: `rehost:targets:${target.cloudType.toLowerCase()}`, target: target.id }),
+        workDir: this.deps.workDir('targets', target.id),
+        secret: await this.secret(target.secretRef),
+      },
+      target.config,
+    );
+    this.targets.set(target.id, driver);
+    return driver;
+  }
+
+  async dropSource(id: string): Promise<void> {
+    const driver = this.sources.get(id);
+    this.sources.delete(id);
+    await driver?.close().catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'source driver close failed'));
+  }
+
+  async dropTarget(id: string): Promise<void> {
+    const driver = this.targets.get(id);
+    this.targets.delete(id);
+    await driver?.close().catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'target driver close failed'));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sources.keys()].map((id) => this.dropSource(id)));
+    await Promise.all([...this.targets.keys()].map((id) => this.dropTarget(id)));
+  }
+
+  private async secret(ref: string | null): Promise<Record<string, string>> {
+    if (ref === null) return {};
+    return (await this.deps.secrets.get(ref)) ?? {};
+  }
+}
+
+/** Splits a config into what is stored and what goes into the keychain. */
+export function splitSecrets(config: Record<string, unknown>, secretFields: readonly string[]): {
+  plain: Record<string, unknown>;
+  secret: Record<string, string>;
+} {
+  const plain: Record<string, unknown> = {};
+  const secret: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (secretFields.includes(key)) {
+      if (typeof value === 'string' && value !== '') secret[key] = value;
+    } else {
+      plain[key] = value;
+    }
+  }
+  return { plain, secret };
+}

@@ -1,0 +1,167 @@
+/**
+ * The two driver interfaces (DESIGN.md): a source gives disks to read, a target gives disks to
+ * write and machines to boot. Core knows drivers only through these; optional features are
+ * declared in `capabilities` and checked with the guards below, never stubbed.
+ */
+import type { CloudType, ResourceKind, SourceType } from '../../src-shared/states.js';
+import type { ByteRange, DiscoveredHost, EnvCheck, Host, Snapshot, Volume } from './model.js';
+import type { Logger } from './ports.js';
+
+/** What every driver factory receives from the composition root. */
+export interface DriverDeps {
+  log: Logger;
+  /** Folder the driver may use for its own working files (caches, keys). */
+  workDir: string;
+  /** Resolved secret fields (password, private key …), kept only in memory. */
+  secret: Record<string, string>;
+}
+
+// ---------------------------------------------------------------- sources
+
+export interface SourceCapabilities {
+  /** How incremental syncs find changes: the driver reports changed areas, or the engine compares hashes. */
+  changeTracking: 'driver' | 'hash';
+  /** The driver can give a point-in-time view while the machine runs. */
+  pointInTime: boolean;
+}
+
+export interface SourceConnection {
+  /** The identity to pin on first use (SSH host key "SHA256:…", TLS thumbprint). */
+  identity: string | null;
+  description: string;
+}
+
+export interface SourceInventory {
+  tree: unknown;
+  hosts: Omit<DiscoveredHost, 'sourceId' | 'present'>[];
+}
+
+export interface OpenSnapshotOptions {
+  mode: 'full' | 'incremental';
+  /** Per disk, the marker the driver returned after the last completed sync (e.g. a CBT changeId). */
+  markers: Record<number, string | null>;
+}
+
+/** A point-in-time view of a machine's disks; `close()` releases it (removes the VMware/LVM snapshot). */
+export interface SourceSnapshot {
+  /** How consistency was obtained, reported in the job steps. */
+  readonly method: string;
+  readonly disks: SourceDisk[];
+  close(): Promise<void>;
+}
+
+export interface SourceDisk {
+  readonly index: number;
+  readonly sizeBytes: number;
+  /**
+   * The ranges worth reading: allocated areas for a full sync, changed areas for an incremental
+   * one when the source tracks changes; `null` means "all of it, compare hashes".
+   */
+  areas(signal: AbortSignal): Promise<ByteRange[] | null>;
+  read(offset: number, length: number, signal: AbortSignal): Promise<Uint8Array>;
+  /** The marker to store after this sync completes (CBT changeId), or null. */
+  marker(): string | null;
+}
+
+export interface SourceDriver {
+  readonly kind: SourceType;
+  readonly capabilities: SourceCapabilities;
+  /** Opens the connection, checking a pinned identity when given. */
+  connect(pinned: string | null, signal: AbortSignal): Promise<SourceConnection>;
+  discover(signal: AbortSignal): Promise<SourceInventory>;
+  checkHost(ref: string, signal: AbortSignal): Promise<EnvCheck[]>;
+  openSnapshot(ref: string, options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot>;
+  close(): Promise<void>;
+}
+
+export type SourceDriverFactory = (deps: DriverDeps, config: Record<string, unknown>) => SourceDriver;
+
+// ---------------------------------------------------------------- targets
+
+export interface TargetCapabilities {
+  resources: readonly ResourceKind[];
+}
+
+export interface StoragePoolInfo {
+  id: string;
+  name: string;
+  protocol: string;
+  totalBytes: number;
+  usedBytes: number;
+  status: string;
+}
+
+export interface TargetInventory {
+  displayName: string;
+  address: string;
+  totalBytes: number;
+  usedBytes: number;
+  pools: StoragePoolInfo[];
+}
+
+/** Where one disk's bytes land. Writes may be out of order; `flush()` makes them durable. */
+export interface DiskSink {
+  readonly sizeBytes: number;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BootRequest {
+  backupType: 'volume_snapshot' | 'volume_backup';
+  snapshot: Snapshot;
+  options: Record<string, unknown>;
+  signal: AbortSignal;
+  /** Called with console output as it arrives. */
+  onConsole?: (text: string) => void;
+}
+
+export interface BootResult {
+  instanceId: string;
+  detail: string;
+}
+
+export interface TargetDriver {
+  readonly cloudType: CloudType;
+  readonly capabilities: TargetCapabilities;
+  verify(signal: AbortSignal): Promise<TargetInventory>;
+  listResources(kind: ResourceKind, signal: AbortSignal): Promise<Record<string, unknown>[]>;
+  /** Creates (or finds) one volume per disk of the host; idempotent so a failed step can be retried. */
+  prepareVolumes(host: Host, signal: AbortSignal): Promise<Omit<Volume, 'id' | 'createdAt'>[]>;
+  openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink>;
+  /** Removes everything the target holds for the host; `force` goes on past missing parts. */
+  cleanup(host: Host, volumes: Volume[], snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+  /** Point-in-time copies of a host's volumes (capability: present when the target has them). */
+  snapshots?: TargetSnapshots;
+  /** Machines booted from a snapshot (capability: present when the target can boot). */
+  machines?: TargetMachines;
+}
+
+export interface TargetSnapshots {
+  create(host: Host, volumes: Volume[], name: string, signal: AbortSignal): Promise<{ ref: string; sizeBytes: number }>;
+  remove(ref: string, signal: AbortSignal): Promise<void>;
+}
+
+export interface TargetMachines {
+  boot(host: Host, volumes: Volume[], request: BootRequest): Promise<BootResult>;
+  /** The last part of the booted machine's serial console, when the target captures it. */
+  console(host: Host): Promise<string | null>;
+}
+
+export function hasSnapshots(driver: TargetDriver): driver is TargetDriver & { snapshots: TargetSnapshots } {
+  return driver.snapshots !== undefined;
+}
+
+export function canBoot(driver: TargetDriver): driver is TargetDriver & { machines: TargetMachines } {
+  return driver.machines !== undefined;
+}
+
+export type TargetDriverFactory = (deps: DriverDeps, config: Record<string, unknown>) => TargetDriver;
+
+/** Driver factories by kind, built by the composition root (`src-main/drivers.ts`). */
+export interface DriverRegistry {
+  sources: Partial<Record<SourceType, { factory: SourceDriverFactory; secretFields: readonly string[] }>>;
+  targets: Partial<Record<CloudType, { factory: TargetDriverFactory; secretFields: readonly string[] }>>;
+}

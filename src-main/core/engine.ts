@@ -1,0 +1,133 @@
+/**
+ * The engine: one object per process that every face (REST API, CLI, Electron) drives. Built from
+ * a typed `deps` object by a composition root; core never constructs a driver itself.
+ */
+import { AuthService } from './auth.js';
+import type { DriverRegistry } from './drivers.js';
+import { DriverPool } from './driver-pool.js';
+import type { EngineCore } from './engine-core.js';
+import { EventBus } from './events.js';
+import { HostService } from './hosts.js';
+import { INTERRUPTED_BY_RESTART, JobRunner } from './jobs.js';
+import { LifecycleService } from './lifecycle.js';
+import type { HostStatus } from '../../src-shared/states.js';
+import { ProgressBoard } from './progress.js';
+import type { Clock, Logger, PasswordHasher, SecretStore, Store } from './ports.js';
+import type { Replicator } from './replicator.js';
+import { SourceService } from './sources.js';
+import { SyncService } from './sync.js';
+import { TargetService } from './targets.js';
+
+export interface EngineDeps {
+  store: Store;
+  secrets: SecretStore;
+  hasher: PasswordHasher;
+  registry: DriverRegistry;
+  replicator: Replicator;
+  log: Logger;
+  /** Working folder per driver instance (caches, keys), under the data dir. */
+  workDir: (kind: string, id: string) => string;
+  clock?: Clock;
+}
+
+export interface Engine {
+  core: EngineCore;
+  auth: AuthService;
+  sources: SourceService;
+  targets: TargetService;
+  hosts: HostService;
+  sync: SyncService;
+  lifecycle: LifecycleService;
+  /** Recovers from an unclean stop: nothing is left in a *_doing state. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where a host left in a *_doing state by a crash goes: the failed state it can be retried from. */
+const RECOVERY: Partial<Record<HostStatus, HostStatus>> = {
+  sync_doing: 'sync_failed',
+  clean_doing: 'clean_failed',
+  host_unregister_doing: 'host_unregister_failed',
+};
+
+export function createEngine(deps: EngineDeps): Engine {
+  const clock = deps.clock ?? { now: () => Date.now() };
+  const events = new EventBus();
+  const log = deps.log;
+  const core: EngineCore = {
+    store: deps.store,
+    secrets: deps.secrets,
+    pool: new DriverPool({ registry: deps.registry, secrets: deps.secrets, log, workDir: deps.workDir }),
+    jobs: new JobRunner({ store: deps.store, events, log: log.child({ name: 'rehost:core:jobs' }), clock }),
+    events,
+    progress: new ProgressBoard(events),
+    replicator: deps.replicator,
+    clock,
+    log,
+  };
+  const hosts = new HostService(core);
+  const engine: Engine = {
+    core,
+    auth: new AuthService({ store: deps.store, hasher: deps.hasher, clock, log: log.child({ name: 'rehost:core:auth' }) }),
+    sources: new SourceService(core),
+    targets: new TargetService(core),
+    hosts,
+    sync: new SyncService(core, hosts),
+    lifecycle: new LifecycleService(core, hosts),
+    start: async () => {
+      await recover(core);
+      // Read each target's storage again so capacity and pools are known after a restart.
+      for (const target of core.store.targets.list()) {
+        void engine.targets.refresh(target.id, AbortSignal.timeout(60_000)).catch(() => undefined);
+      }
+    },
+    close: async () => {
+      await core.jobs.close();
+      await core.pool.close();
+      await core.store.close();
+    },
+  };
+  return engine;
+}
+
+/** Marks jobs that were running when the process died as failed, and their owners retryable. */
+async function recover(core: EngineCore): Promise<void> {
+  const { store, clock, log } = core;
+  const now = clock.now();
+  for (const job of store.jobs.listWorking()) {
+    const step = job.steps.find((s) => s.status === 'working');
+    if (step) {
+      step.status = 'failed';
+      step.endAt = now;
+      step.detail = INTERRUPTED_BY_RESTART;
+    }
+    store.jobs.put({
+      ...job,
+      status: 'failed',
+      failedStep: step?.name ?? null,
+      failureReason: INTERRUPTED_BY_RESTART,
+      detail: step ? `Failed at "${step.name}": ${INTERRUPTED_BY_RESTART}` : `Failed: ${INTERRUPTED_BY_RESTART}`,
+      endAt: now,
+      updatedAt: now,
+    });
+    log.warn({ job: job.id, type: job.type }, 'job interrupted by restart');
+  }
+  for (const host of store.hosts.list()) {
+    const status = RECOVERY[host.status] ?? host.status;
+    const bootStatus = host.bootStatus === 'boot_doing' ? 'boot_failed' : host.bootStatus;
+    if (status !== host.status || bootStatus !== host.bootStatus) {
+      store.hosts.put({ ...host, status, bootStatus, description: INTERRUPTED_BY_RESTART, updatedAt: now });
+    }
+  }
+  for (const snapshot of store.snapshots.list()) {
+    if (snapshot.status === 'create_doing') store.snapshots.put({ ...snapshot, status: 'create_failed', reason: INTERRUPTED_BY_RESTART });
+  }
+  for (const target of store.targets.list()) {
+    if (target.status === 'creating') store.targets.put({ ...target, status: 'create_failed', statusReason: INTERRUPTED_BY_RESTART, updatedAt: now });
+    if (target.status === 'removing') store.targets.put({ ...target, status: 'remove_failed', statusReason: INTERRUPTED_BY_RESTART, updatedAt: now });
+  }
+  for (const source of store.sources.list()) {
+    if (source.status === 'connecting') store.sources.put({ ...source, status: 'failed', statusReason: INTERRUPTED_BY_RESTART, updatedAt: now });
+  }
+  await store.persist();
+}

@@ -1,0 +1,181 @@
+/**
+ * The job runner. Every action is a job with named steps; a job that fails names the step and
+ * the reason, and its `onFailure` puts the owner back into a state it can be retried from.
+ */
+import type { JobType } from '../../src-shared/states.js';
+import { RehostError } from '../../src-shared/errors.js';
+import type { EventBus } from './events.js';
+import { newId } from './ids.js';
+import type { Job, JobStep } from './model.js';
+import type { Clock, Logger, Store } from './ports.js';
+
+export interface JobSpec {
+  type: JobType;
+  ownerId: string | null;
+  ownerKind: Job['ownerKind'];
+  ownerName: string;
+  description: string;
+  steps: string[];
+  params?: Record<string, unknown>;
+}
+
+export interface JobContext {
+  readonly job: Job;
+  readonly signal: AbortSignal;
+  /** Runs one named step: marks it working, then done or failed, persisting each change. */
+  step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Marks a declared step skipped with a reason (e.g. "no snapshot requested"). */
+  skip(name: string, why: string): Promise<void>;
+  /** Sets the step's detail line (shown in the jobs list). */
+  note(name: string, detail: string): void;
+}
+
+export interface JobHooks {
+  run(ctx: JobContext): Promise<string | void>;
+  /** Leaves the owner retryable; runs before the job is marked failed. */
+  onFailure?(reason: string, step: string | null, job: Job): void | Promise<void>;
+}
+
+export const INTERRUPTED_BY_RESTART = 'interrupted by restart';
+
+export class JobRunner {
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+
+  constructor(private readonly deps: { store: Store; events: EventBus; log: Logger; clock: Clock }) {}
+
+  /** Creates and persists the job, then runs it in the background. */
+  async start(spec: JobSpec, hooks: JobHooks): Promise<Job> {
+    const now = this.deps.clock.now();
+    const job: Job = {
+      id: newId(),
+      eventId: newId(),
+      type: spec.type,
+      ownerId: spec.ownerId,
+      ownerKind: spec.ownerKind,
+      ownerName: spec.ownerName,
+      description: spec.description,
+      status: 'working',
+      detail: 'Working',
+      failedStep: null,
+      failureReason: null,
+      steps: spec.steps.map((name) => ({ name, status: 'pending', startAt: null, endAt: null, detail: null })),
+      params: spec.params ?? {},
+      startAt: now,
+      endAt: null,
+      updatedAt: now,
+    };
+    this.deps.store.jobs.put(job);
+    await this.deps.store.persist();
+    this.deps.events.emit('job', job.id, { status: job.status, type: job.type, owner_id: job.ownerId });
+    const controller = new AbortController();
+    const done = this.execute(job, hooks, controller.signal).finally(() => this.running.delete(job.id));
+    this.running.set(job.id, { controller, done });
+    return job;
+  }
+
+  /** Asks a running job to stop; its steps see an aborted signal. */
+  cancel(jobId: string, reason: string): boolean {
+    const entry = this.running.get(jobId);
+    if (!entry) return false;
+    entry.controller.abort(new RehostError('CONFLICT', reason));
+    return true;
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.running.has(jobId);
+  }
+
+  /** Waits for a job (tests, shutdown). */
+  async wait(jobId: string): Promise<void> {
+    await this.running.get(jobId)?.done;
+  }
+
+  /** Aborts every running job and waits for them to settle (clean shutdown). */
+  async close(reason = 'engine shutting down'): Promise<void> {
+    for (const { controller } of this.running.values()) controller.abort(new RehostError('UNAVAILABLE', reason));
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  private async execute(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<void> {
+    const { store, log } = this.deps;
+    let current: string | null = null;
+    const save = async (): Promise<void> => {
+      job.updatedAt = this.deps.clock.now();
+      store.jobs.put(job);
+      await store.persist();
+      this.deps.events.emit('job', job.id, { status: job.status, type: job.type, owner_id: job.ownerId, step: current });
+    };
+    const findStep = (name: string): JobStep => {
+      let step = job.steps.find((s) => s.name === name);
+      if (!step) {
+        step = { name, status: 'pending', startAt: null, endAt: null, detail: null };
+        job.steps.push(step);
+      }
+      return step;
+    };
+    const ctx: JobContext = {
+      job,
+      signal,
+      step: async (name, fn) => {
+        signal.throwIfAborted();
+        const step = findStep(name);
+        current = name;
+        step.status = 'working';
+        step.startAt = this.deps.clock.now();
+        job.detail = name;
+        await save();
+        const result = await fn();
+        step.status = 'done';
+        step.endAt = this.deps.clock.now();
+        await save();
+        return result;
+      },
+      skip: async (name, why) => {
+        const step = findStep(name);
+        step.status = 'skipped';
+        step.detail = why;
+        await save();
+      },
+      note: (name, detail) => {
+        findStep(name).detail = detail;
+      },
+    };
+    try {
+      const detail = await hooks.run(ctx);
+      job.status = 'done';
+      job.detail = detail ?? 'Done';
+      job.endAt = this.deps.clock.now();
+      await save();
+    } catch (err) {
+      const reason = describeFailure(err, signal);
+      log.warn({ job: job.id, type: job.type, step: current, reason }, 'job failed');
+      if (current !== null) {
+        const step = findStep(current);
+        step.status = 'failed';
+        step.endAt = this.deps.clock.now();
+        step.detail = reason;
+      }
+      try {
+        await hooks.onFailure?.(reason, current, job);
+      } catch (hookErr) {
+        log.error({ job: job.id, err: String(hookErr) }, 'job failure hook failed');
+      }
+      job.status = 'failed';
+      job.failedStep = current;
+      job.failureReason = reason;
+      job.detail = current === null ? `Failed: ${reason}` : `Failed at "${current}": ${reason}`;
+      job.endAt = this.deps.clock.now();
+      await save().catch((e: unknown) => log.error({ err: String(e) }, 'could not persist failed job'));
+    }
+  }
+}
+
+/** A one-line reason for the jobs list; driver errors keep their message, never a stack. */
+export function describeFailure(err: unknown, signal?: AbortSignal): string {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof Error) return reason.message;
+  }
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,166 @@
+/**
+ * Boot (seed §4.5) and cleanup (§4.6). Cleanup removes what the target holds for the host, then
+ * unregisters it (clean_doing → clean_done → host_unregister_doing → host_unregister_done), since
+ * the seed's cleanup also clears the registration.
+ */
+import { RehostError, errors } from '../../src-shared/errors.js';
+import type { EngineCore } from './engine-core.js';
+import type { HostService } from './hosts.js';
+import type { Host } from './model.js';
+import { BOOT_MACHINE, assertTransition } from './state-machines.js';
+import { canBoot } from './drivers.js';
+
+export interface BootOptions {
+  backupType: 'volume_snapshot' | 'volume_backup';
+  snapshotId: string;
+  projectName: string | null;
+  /** Every other seed field (flavor_id, network_id, fixed_ip …), passed to the target driver. */
+  options: Record<string, unknown>;
+}
+
+export class LifecycleService {
+  constructor(
+    private readonly core: EngineCore,
+    private readonly hosts: HostService,
+  ) {}
+
+  async clean(ids: string[], force: boolean): Promise<void> {
+    const hosts = this.hosts.getAll(ids);
+    for (const host of hosts) {
+      if (!this.hosts.flags(host).isClean) {
+        throw errors.conflict(`host ${host.name} cannot be cleaned now: it is ${host.status}${host.bootStatus === 'boot_doing' ? ' and booting' : ''}`, {
+          field: 'ids',
+          hostId: host.id,
+        });
+      }
+    }
+    for (const host of hosts) await this.launchClean(host, force);
+    await this.core.store.persist();
+  }
+
+  private async launchClean(host: Host, force: boolean): Promise<void> {
+    const needsClean = host.status !== 'host_register_done' && host.status !== 'host_unregister_failed';
+    const first = needsClean ? 'clean_doing' : 'host_unregister_doing';
+    this.hosts.setStatus(host.id, first, { failedJobId: null });
+    await this.core.jobs.start(
+      {
+        type: 'Clean',
+        ownerId: host.id,
+        ownerKind: 'host',
+        ownerName: host.name,
+        description: 'Clean host resources',
+        steps: ['Remove target resources', 'Unregister host'],
+        params: { force },
+      },
+      {
+        run: async (ctx) => {
+          if (needsClean) {
+            await ctx.step('Remove target resources', () => this.removeTargetResources(host.id, force, ctx.signal));
+            this.hosts.setStatus(host.id, 'clean_done');
+            this.hosts.setStatus(host.id, 'host_unregister_doing');
+            await this.core.store.persist();
+          } else {
+            await ctx.skip('Remove target resources', 'nothing was synced');
+          }
+          await ctx.step('Unregister host', async () => {
+            for (const volume of this.core.store.volumes.listByHost(host.id)) {
+              await this.core.replicator.forget(volume.id);
+              this.core.store.volumes.delete(volume.id);
+            }
+            for (const snapshot of this.core.store.snapshots.listByHost(host.id)) this.core.store.snapshots.delete(snapshot.id);
+            const current = this.hosts.get(host.id);
+            this.hosts.setStatus(host.id, 'host_unregister_done', {
+              bootStatus: 'not_boot',
+              step: '1',
+              targetId: null,
+              poolId: null,
+              progress: null,
+              syncCount: 0,
+              markers: {},
+              cloudInstanceId: current.cloudInstanceId,
+            });
+            await this.core.store.persist();
+          });
+          return 'Done';
+        },
+        onFailure: (reason, _step, job) => {
+          const current = this.core.store.hosts.get(host.id);
+          if (current?.status === 'clean_doing') this.hosts.setStatus(host.id, 'clean_failed', { failedJobId: job.id, description: reason });
+          if (current?.status === 'host_unregister_doing') this.hosts.setStatus(host.id, 'host_unregister_failed', { failedJobId: job.id, description: reason });
+        },
+      },
+    );
+  }
+
+  private async removeTargetResources(hostId: string, force: boolean, signal: AbortSignal): Promise<void> {
+    const { store, pool } = this.core;
+    const host = this.hosts.get(hostId);
+    const volumes = store.volumes.listByHost(hostId);
+    const snapshots = store.snapshots.listByHost(hostId);
+    const target = host.targetId === null ? null : store.targets.get(host.targetId);
+    if (target === null) {
+      if (volumes.length > 0 && !force) {
+        throw new RehostError('CONFLICT', 'the target this host synced to is gone; clean with force to drop the records', { hostId });
+      }
+      return;
+    }
+    const driver = await pool.target(target);
+    await driver.cleanup(host, volumes, snapshots, force, signal);
+  }
+
+  async boot(id: string, boot: BootOptions): Promise<void> {
+    const { store, pool } = this.core;
+    const host = this.hosts.get(id);
+    if (host.status !== 'sync_snapshot_done' || host.step !== '4') {
+      throw errors.conflict(`host ${host.name} cannot boot: it is ${host.status} in step ${host.step}; sync with a snapshot and move it to the boot list (next_step) first`, {
+        hostId: id,
+      });
+    }
+    assertTransition(BOOT_MACHINE, 'boot', host.bootStatus, 'boot_doing', id);
+    const snapshot = store.snapshots.get(boot.snapshotId);
+    if (!snapshot || snapshot.hostId !== id) throw errors.notFound('snapshot', boot.snapshotId, 'boot.snapshot_id');
+    if (snapshot.status !== 'create_done') {
+      throw errors.conflict(`snapshot ${snapshot.name} is ${snapshot.status}; only a create_done snapshot can boot`, { field: 'boot.snapshot_id' });
+    }
+    const target = store.targets.get(host.targetId ?? '');
+    if (!target) throw errors.notFound('target', host.targetId ?? '(none)', 'storage_id');
+    const driver = await pool.target(target);
+    if (!canBoot(driver)) {
+      throw new RehostError('UNPROCESSABLE', `${target.cloudType} target ${target.name} cannot boot machines in this build`, { field: 'boot' });
+    }
+    this.hosts.save({ ...host, bootStatus: 'boot_doing', failedJobId: null });
+    await this.core.jobs.start(
+      {
+        type: 'Boot',
+        ownerId: id,
+        ownerKind: 'host',
+        ownerName: host.name,
+        description: boot.backupType === 'volume_backup' ? 'Cutover: boot the migrated host' : 'Test boot from a snapshot',
+        steps: ['Boot instance'],
+        params: { backup_type: boot.backupType, snapshot_id: boot.snapshotId },
+      },
+      {
+        run: async (ctx) => {
+          const result = await ctx.step('Boot instance', () =>
+            driver.machines.boot(this.hosts.get(id), store.volumes.listByHost(id), {
+              backupType: boot.backupType,
+              snapshot,
+              options: boot.options,
+              signal: ctx.signal,
+            }),
+          );
+          ctx.note('Boot instance', result.detail);
+          const current = this.hosts.get(id);
+          this.hosts.save({ ...current, bootStatus: 'boot_done', cloudInstanceId: result.instanceId, lastProjectName: boot.projectName ?? current.lastProjectName });
+          await store.persist();
+          return result.detail;
+        },
+        onFailure: (reason, _step, job) => {
+          const current = store.hosts.get(id);
+          if (current?.bootStatus === 'boot_doing') this.hosts.save({ ...current, bootStatus: 'boot_failed', failedJobId: job.id, description: reason });
+        },
+      },
+    );
+    await store.persist();
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Sync (seed §4.4): a job per host that opens a point-in-time view of the source, prepares one
+ * target volume per disk, copies each disk through the replicator and, when asked, takes a
+ * snapshot on the target. A failure leaves the host `sync_failed`, retryable from the checkpoint.
+ */
+import { errors } from '../../src-shared/errors.js';
+import { snapshotName } from '../../src-shared/units.js';
+import type { EngineCore } from './engine-core.js';
+import type { HostService } from './hosts.js';
+import { newId } from './ids.js';
+import type { Host, Snapshot, Volume } from './model.js';
+import { hasSnapshots } from './drivers.js';
+import type { JobContext } from './jobs.js';
+
+export interface SyncOptions {
+  doSnapshot: boolean;
+  mode: 'full' | 'incremental';
+  /** undefined/null: keep the last value; 0: unlimited; ≥ 1: Mbps. */
+  transferSpeed?: number | null;
+}
+
+export class SyncService {
+  /** The running sync job per host, so stop-sync can find it. */
+  private readonly running = new Map<string, string>();
+
+  constructor(
+    private readonly core: EngineCore,
+    private readonly hosts: HostService,
+  ) {}
+
+  async start(ids: string[], options: SyncOptions): Promise<void> {
+    const hosts = this.hosts.getAll(ids);
+    for (const host of hosts) {
+      const flags = this.hosts.flags(host);
+      if (!flags.isSync) {
+        const why = host.targetId === null ? 'it has no target platform (PUT /hosts/target_platform first)' : `it is ${host.status}${flags.isDoing ? ' and busy' : ''}`;
+        throw errors.conflict(`host ${host.name} cannot sync now: ${why}`, { field: 'ids', hostId: host.id });
+      }
+      if (options.mode === 'incremental' && host.syncCount === 0) {
+        throw errors.conflict(`host ${host.name} has no completed full sync yet; run sync_mode "full" first`, { field: 'sync.sync_mode', hostId: host.id });
+      }
+    }
+    for (const host of hosts) {
+      const transferSpeed =
+        options.transferSpeed === undefined || options.transferSpeed === null ? host.transferSpeed : options.transferSpeed === 0 ? null : options.transferSpeed;
+      const started = this.hosts.setStatus(host.id, 'sync_doing', { transferSpeed, failedJobId: null });
+      await this.launch(started, options.mode, options.doSnapshot);
+    }
+    await this.core.store.persist();
+  }
+
+  /** Stops a running sync (→ sync_failed, retryable) and turns the schedule off. */
+  async stop(ids: string[]): Promise<void> {
+    const hosts = this.hosts.getAll(ids);
+    for (const host of hosts) {
+      if (!this.hosts.flags(host).isStopSync) {
+        throw errors.conflict(`host ${host.name} has no running or scheduled sync to stop`, { field: 'ids', hostId: host.id });
+      }
+    }
+    for (const host of hosts) {
+      if (host.syncStrategy.autoTrigger) this.hosts.save({ ...host, syncStrategy: { ...host.syncStrategy, autoTrigger: false } });
+      const jobId = this.running.get(host.id);
+      if (jobId !== undefined) this.core.jobs.cancel(jobId, 'sync stopped by user');
+    }
+    await this.core.store.persist();
+  }
+
+  private async launch(host: Host, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<void> {
+    const steps = ['Prepare target volumes', 'Open source snapshot', ...host.disks.map((d) => `Copy disk ${d.index}`), 'Close source snapshot', 'Create snapshot'];
+    const job = await this.core.jobs.start(
+      {
+        type: 'Sync',
+        ownerId: host.id,
+        ownerKind: 'host',
+        ownerName: host.name,
+        description: `${mode === 'full' ? 'Full' : 'Incremental'} sync of host data`,
+        steps,
+        params: { sync_mode: mode, do_snapshot: doSnapshot, transfer_speed: host.transferSpeed ?? 0 },
+      },
+      {
+        run: (ctx) => this.run(ctx, host.id, mode, doSnapshot),
+        onFailure: (reason, _step, failed) => {
+          this.running.delete(host.id);
+          const last = this.core.progress.finish(host.id, `failed: ${reason}`);
+          const current = this.core.store.hosts.get(host.id);
+          if (current?.status === 'sync_doing') {
+            this.hosts.setStatus(host.id, 'sync_failed', { failedJobId: failed.id, progress: last ?? current.progress, description: reason });
+          }
+        },
+      },
+    );
+    this.running.set(host.id, job.id);
+  }
+
+  private async run(ctx: JobContext, hostId: string, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<string> {
+    const { store, pool, replicator, progress } = this.core;
+    const host = this.hosts.get(hostId);
+    const source = store.sources.get(host.sourceId);
+    if (!source) throw errors.notFound('source', host.sourceId);
+    const target = store.targets.get(host.targetId ?? '');
+    if (!target) throw errors.notFound('target', host.targetId ?? '(none)');
+    const sourceDriver = await pool.source(source);
+    const targetDriver = await pool.target(target);
+
+    const volumes = await ctx.step('Prepare target volumes', async () => {
+      const prepared = await targetDriver.prepareVolumes(host, ctx.signal);
+      const existing = store.volumes.listByHost(host.id);
+      const out: Volume[] = prepared.map((v) => {
+        const known = existing.find((e) => e.diskIndex === v.diskIndex);
+        return { ...v, id: known?.id ?? newId(), createdAt: known?.createdAt ?? this.core.clock.now() };
+      });
+      for (const v of out) store.volumes.put(v);
+      await store.persist();
+      return out;
+    });
+
+    const markers = Object.fromEntries(Object.entries(host.markers).map(([k, v]) => [Number(k), v]));
+    const snapshotView = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers }, ctx.signal));
+    ctx.note('Open source snapshot', `consistency: ${snapshotView.method}`);
+    const newMarkers: Record<string, string | null> = {};
+    let summary = '';
+    try {
+      const totalBytes = snapshotView.disks.reduce((n, d) => n + d.sizeBytes, 0);
+      progress.start(host.id, totalBytes, 'syncing');
+      let doneBefore = 0;
+      for (const disk of snapshotView.disks) {
+        const volume = volumes.find((v) => v.diskIndex === disk.index);
+        if (!volume) throw errors.conflict(`target has no volume for disk ${disk.index}`);
+        const result = await ctx.step(`Copy disk ${disk.index}`, async () => {
+          const sink = await targetDriver.openSink(volume, ctx.signal);
+          try {
+            return await replicator.copyDisk({
+              key: volume.id,
+              disk,
+              sink,
+              mode,
+              limitMbps: host.transferSpeed,
+              signal: ctx.signal,
+              onProgress: (done, planned) => progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes),
+            });
+          } finally {
+            await sink.close();
+          }
+        });
+        ctx.note(`Copy disk ${disk.index}`, result.summary);
+        summary += `${summary ? '; ' : ''}disk ${disk.index}: ${result.summary}`;
+        doneBefore += disk.sizeBytes;
+        newMarkers[String(disk.index)] = disk.marker();
+      }
+    } finally {
+      await ctx.step('Close source snapshot', () => snapshotView.close());
+    }
+
+    const finished = this.hosts.get(hostId);
+    const last = progress.finish(host.id, 'done');
+    this.hosts.save({ ...finished, progress: last, lastSyncAt: this.core.clock.now(), syncCount: finished.syncCount + 1, markers: newMarkers });
+    await store.persist();
+
+    if (doSnapshot) {
+      await this.snapshot(ctx, this.hosts.get(hostId), volumes);
+    } else {
+      await ctx.skip('Create snapshot', 'do_snapshot is false');
+    }
+    this.running.delete(host.id);
+    this.hosts.setStatus(hostId, 'sync_snapshot_done', { description: null });
+    await store.persist();
+    return summary || 'Done';
+  }
+
+  private async snapshot(ctx: JobContext, host: Host, volumes: Volume[]): Promise<void> {
+    const { store, pool, clock } = this.core;
+    const target = store.targets.get(host.targetId ?? '');
+    if (!target) throw errors.notFound('target', host.targetId ?? '(none)');
+    const driver = await pool.target(target);
+    if (!hasSnapshots(driver)) {
+      await ctx.skip('Create snapshot', `${target.cloudType} targets keep no snapshots`);
+      return;
+    }
+    const now = clock.now();
+    const snapshot: Snapshot = { id: newId(), hostId: host.id, targetId: target.id, name: snapshotName(now), status: 'create_doing', sizeBytes: 0, reason: null, ref: null, createdAt: now };
+    store.snapshots.put(snapshot);
+    this.core.events.emit('snapshot', snapshot.id, { host_id: host.id, status: snapshot.status });
+    await ctx.step('Create snapshot', async () => {
+      try {
+        const made = await driver.snapshots.create(host, volumes, snapshot.name, ctx.signal);
+        store.snapshots.put({ ...snapshot, status: 'create_done', ref: made.ref, sizeBytes: made.sizeBytes });
+        ctx.note('Create snapshot', snapshot.name);
+      } catch (err) {
+        store.snapshots.put({ ...snapshot, status: 'create_failed', reason: err instanceof Error ? err.message : String(err) });
+        throw err;
+      } finally {
+        this.core.events.emit('snapshot', snapshot.id, { host_id: host.id });
+        await store.persist();
+      }
+    });
+  }
+}
