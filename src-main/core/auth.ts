@@ -78,9 +78,25 @@ export class AuthService {
     const expiresAt = now + TOKEN_TTL_MS;
     store.users.put({ ...user, failedAttempts: 0, lockedUntil: null, updatedAt: now });
     store.sessions.deleteExpired(now);
-    store.sessions.put({ tokenHash: hasher.digest(token), username, expiresAt });
+    store.sessions.put({ tokenHash: hasher.digest(token), username, expiresAt, local: false });
     await store.persist();
     return { token, isFirstLogin: user.mustChangePassword, expiresAt };
+  }
+
+  /**
+   * A session for the desktop shell, whose user is the local account that started the app:
+   * Electron's main process hands it to the renderer through the preload, never over the network.
+   */
+  async issueLocalToken(): Promise<LoginResult> {
+    const { store, hasher, clock } = this.deps;
+    const user = store.users.get(ADMIN);
+    if (!user) throw new RehostError('UNAUTHORIZED', 'no admin account yet');
+    const token = hasher.randomToken(32);
+    const expiresAt = clock.now() + TOKEN_TTL_MS;
+    store.sessions.put({ tokenHash: hasher.digest(token), username: ADMIN, expiresAt, local: true });
+    await store.persist();
+    // The desktop user never saw a generated password, so there is nothing to change first.
+    return { token, isFirstLogin: false, expiresAt };
   }
 
   /** The user a token belongs to, or a 401. */
@@ -92,7 +108,7 @@ export class AuthService {
     }
     const user = this.deps.store.users.get(session.username);
     if (!user) throw new RehostError('UNAUTHORIZED', 'token is invalid or expired; sign in again', { field: 'X-AUTH-TOKEN' });
-    return { username: user.username, mustChangePassword: user.mustChangePassword };
+    return { username: user.username, mustChangePassword: user.mustChangePassword && !session.local };
   }
 
   async changePassword(username: string, oldPassword: string, newPassword: string, checkPassword: string): Promise<void> {

@@ -105,6 +105,11 @@ export interface DiskSink {
   write(offset: number, data: Uint8Array): Promise<void>;
   read(offset: number, length: number): Promise<Uint8Array>;
   flush(): Promise<void>;
+  /**
+   * True when the sink provably holds only zeros (a new sparse file). Without replication state,
+   * a blank sink lets zero chunks be skipped; any other sink gets them written.
+   */
+  isBlank(): Promise<boolean>;
   close(): Promise<void>;
 }
 

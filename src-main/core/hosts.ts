@@ -5,7 +5,7 @@
 import type { HostStatus } from '../../src-shared/states.js';
 import { RehostError, errors } from '../../src-shared/errors.js';
 import type { EngineCore } from './engine-core.js';
-import type { Host, SyncStrategy } from './model.js';
+import type { DiscoveredHost, Host, Source, SyncStrategy } from './model.js';
 import type { HostQuery, Page } from './ports.js';
 import { HOST_MACHINE, assertTransition, hostFlags, type HostFlags } from './state-machines.js';
 
@@ -76,45 +76,7 @@ export class HostService {
       return { discovered, source };
     });
     for (const { discovered, source } of found) {
-      const now = clock.now();
-      const nic = discovered.nics[0];
-      const host: Host = {
-        id: discovered.id,
-        sourceId: source.id,
-        sourceRef: discovered.ref,
-        name: discovered.name,
-        hostType: source.type.toLowerCase(),
-        systemType: discovered.osType,
-        osVersion: discovered.osVersion,
-        firmware: discovered.firmware,
-        cpus: discovered.cpus,
-        memoryMiB: discovered.memoryMiB,
-        ip: nic?.ipv4[0] ?? null,
-        mac: nic?.mac ?? null,
-        disks: discovered.disks,
-        nics: discovered.nics,
-        checks: discovered.checks,
-        status: 'host_register_done',
-        bootStatus: 'not_boot',
-        healthStatus: 'active',
-        step: '1',
-        targetId: null,
-        poolId: null,
-        transferSpeed: null,
-        syncStrategy: { ...DEFAULT_STRATEGY },
-        cloudInstanceId: null,
-        lastProjectName: null,
-        failedJobId: null,
-        licenseId: null,
-        description: null,
-        progress: null,
-        lastSyncAt: null,
-        syncCount: 0,
-        markers: {},
-        createdAt: now,
-        updatedAt: now,
-      };
-      this.save(host);
+      const host = this.save(newHost(discovered, source, clock.now()));
       const errorChecks = discovered.checks.filter((c) => c.severity === 'ERROR');
       await this.core.jobs.start(
         { type: 'Register', ownerId: host.id, ownerKind: 'host', ownerName: host.name, description: 'Register new host', steps: ['Read inventory', 'Environment checks'] },
@@ -191,6 +153,47 @@ export class HostService {
     await this.core.store.persist();
     return updated;
   }
+}
+
+/** A freshly registered host (step 1) from what its source discovered. */
+function newHost(discovered: DiscoveredHost, source: Source, now: number): Host {
+  const nic = discovered.nics[0];
+  return {
+    id: discovered.id,
+    sourceId: source.id,
+    sourceRef: discovered.ref,
+    name: discovered.name,
+    hostType: source.type.toLowerCase(),
+    systemType: discovered.osType,
+    osVersion: discovered.osVersion,
+    firmware: discovered.firmware,
+    cpus: discovered.cpus,
+    memoryMiB: discovered.memoryMiB,
+    ip: nic?.ipv4[0] ?? null,
+    mac: nic?.mac ?? null,
+    disks: discovered.disks,
+    nics: discovered.nics,
+    checks: discovered.checks,
+    status: 'host_register_done',
+    bootStatus: 'not_boot',
+    healthStatus: 'active',
+    step: '1',
+    targetId: null,
+    poolId: null,
+    transferSpeed: null,
+    syncStrategy: { ...DEFAULT_STRATEGY },
+    cloudInstanceId: null,
+    lastProjectName: null,
+    failedJobId: null,
+    licenseId: null,
+    description: null,
+    progress: null,
+    lastSyncAt: null,
+    syncCount: 0,
+    markers: {},
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /**

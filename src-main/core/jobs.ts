@@ -97,76 +97,95 @@ export class JobRunner {
   }
 
   private async execute(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<void> {
-    const { store, log } = this.deps;
-    let current: string | null = null;
-    const save = async (): Promise<void> => {
-      job.updatedAt = this.deps.clock.now();
-      store.jobs.put(job);
-      await store.persist();
-      this.deps.events.emit('job', job.id, { status: job.status, type: job.type, owner_id: job.ownerId, step: current });
-    };
-    const findStep = (name: string): JobStep => {
-      let step = job.steps.find((s) => s.name === name);
-      if (!step) {
-        step = { name, status: 'pending', startAt: null, endAt: null, detail: null };
-        job.steps.push(step);
-      }
-      return step;
-    };
-    const ctx: JobContext = {
+    const run = new JobExecution(job, signal, this.deps);
+    try {
+      const detail = await hooks.run(run.context);
+      job.status = 'done';
+      job.detail = detail ?? 'Done';
+      job.endAt = this.deps.clock.now();
+      await run.save();
+    } catch (err) {
+      await run.fail(describeFailure(err, signal), hooks);
+    }
+  }
+}
+
+/** One running job: its step bookkeeping and persistence. */
+class JobExecution {
+  private current: string | null = null;
+  readonly context: JobContext;
+
+  constructor(
+    private readonly job: Job,
+    signal: AbortSignal,
+    private readonly deps: { store: Store; events: EventBus; log: Logger; clock: Clock },
+  ) {
+    this.context = {
       job,
       signal,
       step: async (name, fn) => {
         signal.throwIfAborted();
-        const step = findStep(name);
-        current = name;
+        const step = this.findStep(name);
+        this.current = name;
         step.status = 'working';
-        step.startAt = this.deps.clock.now();
+        step.startAt = deps.clock.now();
         job.detail = name;
-        await save();
+        await this.save();
         const result = await fn();
         step.status = 'done';
-        step.endAt = this.deps.clock.now();
-        await save();
+        step.endAt = deps.clock.now();
+        await this.save();
         return result;
       },
       skip: async (name, why) => {
-        const step = findStep(name);
+        const step = this.findStep(name);
         step.status = 'skipped';
         step.detail = why;
-        await save();
+        await this.save();
       },
       note: (name, detail) => {
-        findStep(name).detail = detail;
+        this.findStep(name).detail = detail;
       },
     };
-    try {
-      const detail = await hooks.run(ctx);
-      job.status = 'done';
-      job.detail = detail ?? 'Done';
-      job.endAt = this.deps.clock.now();
-      await save();
-    } catch (err) {
-      const reason = describeFailure(err, signal);
-      log.warn({ job: job.id, type: job.type, step: current, reason }, 'job failed');
-      if (current !== null) {
-        const step = findStep(current);
-        step.status = 'failed';
-        step.endAt = this.deps.clock.now();
-        step.detail = reason;
-      }
-      try {
-        await hooks.onFailure?.(reason, current, job);
-      } catch (hookErr) {
-        log.error({ job: job.id, err: String(hookErr) }, 'job failure hook failed');
-      }
-      job.status = 'failed';
-      job.failedStep = current;
-      job.failureReason = reason;
-      job.detail = current === null ? `Failed: ${reason}` : `Failed at "${current}": ${reason}`;
-      job.endAt = this.deps.clock.now();
-      await save().catch((e: unknown) => log.error({ err: String(e) }, 'could not persist failed job'));
+  }
+
+  async save(): Promise<void> {
+    this.job.updatedAt = this.deps.clock.now();
+    this.deps.store.jobs.put(this.job);
+    await this.deps.store.persist();
+    this.deps.events.emit('job', this.job.id, { status: this.job.status, type: this.job.type, owner_id: this.job.ownerId, step: this.current });
+  }
+
+  /** Marks the current step and the job failed, after the owner was made retryable. */
+  async fail(reason: string, hooks: JobHooks): Promise<void> {
+    const { job, current, deps } = this;
+    deps.log.warn({ job: job.id, type: job.type, step: current, reason }, 'job failed');
+    if (current !== null) {
+      const step = this.findStep(current);
+      step.status = 'failed';
+      step.endAt = deps.clock.now();
+      step.detail = reason;
     }
+    try {
+      await hooks.onFailure?.(reason, current, job);
+    } catch (hookErr) {
+      deps.log.error({ job: job.id, err: String(hookErr) }, 'job failure hook failed');
+    }
+    job.status = 'failed';
+    job.failedStep = current;
+    job.failureReason = reason;
+    job.detail = current === null ? `Failed: ${reason}` : `Failed at "${current}": ${reason}`;
+    job.endAt = deps.clock.now();
+    await this.save().catch((e: unknown) => deps.log.error({ err: String(e) }, 'could not persist failed job'));
+  }
+
+  private findStep(name: string): JobStep {
+    let step = this.job.steps.find((s) => s.name === name);
+    if (!step) {
+      step = { name, status: 'pending', startAt: null, endAt: null, detail: null };
+      this.job.steps.push(step);
+    }
+    return step;
   }
 }
 

@@ -256,4 +256,6 @@ export interface Session {
   tokenHash: string;
   username: string;
   expiresAt: Millis;
+  /** Issued to the desktop shell in-process (never over the network); exempt from the first-login password change. */
+  local: boolean;
 }

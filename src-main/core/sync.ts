@@ -9,7 +9,7 @@ import type { EngineCore } from './engine-core.js';
 import type { HostService } from './hosts.js';
 import { newId } from './ids.js';
 import type { Host, Snapshot, Volume } from './model.js';
-import { hasSnapshots } from './drivers.js';
+import { hasSnapshots, type SourceSnapshot, type TargetDriver } from './drivers.js';
 import type { JobContext } from './jobs.js';
 
 export interface SyncOptions {
@@ -93,7 +93,7 @@ export class SyncService {
   }
 
   private async run(ctx: JobContext, hostId: string, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<string> {
-    const { store, pool, replicator, progress } = this.core;
+    const { store, pool, progress } = this.core;
     const host = this.hosts.get(hostId);
     const source = store.sources.get(host.sourceId);
     if (!source) throw errors.notFound('source', host.sourceId);
@@ -101,59 +101,24 @@ export class SyncService {
     if (!target) throw errors.notFound('target', host.targetId ?? '(none)');
     const sourceDriver = await pool.source(source);
     const targetDriver = await pool.target(target);
-
-    const volumes = await ctx.step('Prepare target volumes', async () => {
-      const prepared = await targetDriver.prepareVolumes(host, ctx.signal);
-      const existing = store.volumes.listByHost(host.id);
-      const out: Volume[] = prepared.map((v) => {
-        const known = existing.find((e) => e.diskIndex === v.diskIndex);
-        return { ...v, id: known?.id ?? newId(), createdAt: known?.createdAt ?? this.core.clock.now() };
-      });
-      for (const v of out) store.volumes.put(v);
-      await store.persist();
-      return out;
-    });
+    const volumes = await ctx.step('Prepare target volumes', () => this.prepareVolumes(host, targetDriver, ctx.signal));
 
     const markers = Object.fromEntries(Object.entries(host.markers).map(([k, v]) => [Number(k), v]));
-    const snapshotView = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers }, ctx.signal));
-    ctx.note('Open source snapshot', `consistency: ${snapshotView.method}`);
-    const newMarkers: Record<string, string | null> = {};
-    let summary = '';
+    const view = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers }, ctx.signal));
+    ctx.note('Open source snapshot', `consistency: ${view.method}`);
+    let copied: { summary: string; markers: Record<string, string | null> };
     try {
-      const totalBytes = snapshotView.disks.reduce((n, d) => n + d.sizeBytes, 0);
-      progress.start(host.id, totalBytes, 'syncing');
-      let doneBefore = 0;
-      for (const disk of snapshotView.disks) {
-        const volume = volumes.find((v) => v.diskIndex === disk.index);
-        if (!volume) throw errors.conflict(`target has no volume for disk ${disk.index}`);
-        const result = await ctx.step(`Copy disk ${disk.index}`, async () => {
-          const sink = await targetDriver.openSink(volume, ctx.signal);
-          try {
-            return await replicator.copyDisk({
-              key: volume.id,
-              disk,
-              sink,
-              mode,
-              limitMbps: host.transferSpeed,
-              signal: ctx.signal,
-              onProgress: (done, planned) => progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes),
-            });
-          } finally {
-            await sink.close();
-          }
-        });
-        ctx.note(`Copy disk ${disk.index}`, result.summary);
-        summary += `${summary ? '; ' : ''}disk ${disk.index}: ${result.summary}`;
-        doneBefore += disk.sizeBytes;
-        newMarkers[String(disk.index)] = disk.marker();
-      }
-    } finally {
-      await ctx.step('Close source snapshot', () => snapshotView.close());
+      copied = await this.copyDisks(ctx, host, view, volumes, targetDriver, mode);
+    } catch (err) {
+      // Release the point-in-time view, but keep the failed copy step as the job's failed step.
+      await view.close().catch((closeErr: unknown) => this.core.log.warn({ host: hostId, err: String(closeErr) }, 'closing the source snapshot failed'));
+      throw err;
     }
+    await ctx.step('Close source snapshot', () => view.close());
 
     const finished = this.hosts.get(hostId);
     const last = progress.finish(host.id, 'done');
-    this.hosts.save({ ...finished, progress: last, lastSyncAt: this.core.clock.now(), syncCount: finished.syncCount + 1, markers: newMarkers });
+    this.hosts.save({ ...finished, progress: last, lastSyncAt: this.core.clock.now(), syncCount: finished.syncCount + 1, markers: copied.markers });
     await store.persist();
 
     if (doSnapshot) {
@@ -164,7 +129,61 @@ export class SyncService {
     this.running.delete(host.id);
     this.hosts.setStatus(hostId, 'sync_snapshot_done', { description: null });
     await store.persist();
-    return summary || 'Done';
+    return copied.summary || 'Done';
+  }
+
+  /** One volume per disk, keeping the ids of volumes made by an earlier attempt. */
+  private async prepareVolumes(host: Host, driver: TargetDriver, signal: AbortSignal): Promise<Volume[]> {
+    const { store, clock } = this.core;
+    const prepared = await driver.prepareVolumes(host, signal);
+    const existing = store.volumes.listByHost(host.id);
+    const volumes: Volume[] = prepared.map((v) => {
+      const known = existing.find((e) => e.diskIndex === v.diskIndex);
+      return { ...v, id: known?.id ?? newId(), createdAt: known?.createdAt ?? clock.now() };
+    });
+    for (const v of volumes) store.volumes.put(v);
+    await store.persist();
+    return volumes;
+  }
+
+  private async copyDisks(
+    ctx: JobContext,
+    host: Host,
+    view: SourceSnapshot,
+    volumes: Volume[],
+    driver: TargetDriver,
+    mode: 'full' | 'incremental',
+  ): Promise<{ summary: string; markers: Record<string, string | null> }> {
+    const { replicator, progress } = this.core;
+    const markers: Record<string, string | null> = {};
+    let summary = '';
+    progress.start(host.id, view.disks.reduce((n, d) => n + d.sizeBytes, 0), 'syncing');
+    let doneBefore = 0;
+    for (const disk of view.disks) {
+      const volume = volumes.find((v) => v.diskIndex === disk.index);
+      if (!volume) throw errors.conflict(`target has no volume for disk ${disk.index}`);
+      const result = await ctx.step(`Copy disk ${disk.index}`, async () => {
+        const sink = await driver.openSink(volume, ctx.signal);
+        try {
+          return await replicator.copyDisk({
+            key: volume.id,
+            disk,
+            sink,
+            mode,
+            limitMbps: host.transferSpeed,
+            signal: ctx.signal,
+            onProgress: (done, planned) => progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes),
+          });
+        } finally {
+          await sink.close();
+        }
+      });
+      ctx.note(`Copy disk ${disk.index}`, result.summary);
+      summary += `${summary ? '; ' : ''}disk ${disk.index}: ${result.summary}`;
+      doneBefore += disk.sizeBytes;
+      markers[String(disk.index)] = disk.marker();
+    }
+    return { summary, markers };
   }
 
   private async snapshot(ctx: JobContext, host: Host, volumes: Volume[]): Promise<void> {
@@ -177,7 +196,7 @@ export class SyncService {
       return;
     }
     const now = clock.now();
-    const snapshot: Snapshot = { id: newId(), hostId: host.id, targetId: target.id, name: snapshotName(now), status: 'create_doing', sizeBytes: 0, reason: null, ref: null, createdAt: now };
+    const snapshot: Snapshot = { id: newId(), hostId: host.id, targetId: target.id, name: uniqueSnapshotName(store.snapshots.listByHost(host.id), now), status: 'create_doing', sizeBytes: 0, reason: null, ref: null, createdAt: now };
     store.snapshots.put(snapshot);
     this.core.events.emit('snapshot', snapshot.id, { host_id: host.id, status: snapshot.status });
     await ctx.step('Create snapshot', async () => {
@@ -194,4 +213,15 @@ export class SyncService {
       }
     });
   }
+}
+
+/**
+ * The seed's names have whole seconds; two syncs finishing within one second would collide, so
+ * the later one takes the next free second.
+ */
+function uniqueSnapshotName(existing: Snapshot[], now: number): string {
+  const taken = new Set(existing.map((s) => s.name));
+  let at = now;
+  while (taken.has(snapshotName(at))) at += 1000;
+  return snapshotName(at);
 }

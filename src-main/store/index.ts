@@ -54,7 +54,7 @@ function placeholders(values: readonly unknown[]): string {
   return values.map(() => '?').join(',');
 }
 
-export function createRepositories(db: SqlDatabase): Store {
+function hostRepository(db: SqlDatabase): Store['hosts'] {
   const hosts = docRepo<Host>(
     db,
     'hosts',
@@ -69,15 +69,72 @@ export function createRepositories(db: SqlDatabase): Store {
     }),
     'created_at, id',
   );
+  return {
+    ...hosts,
+    query: (q: HostQuery) => {
+      const where: string[] = [];
+      const params: SqlValue[] = [];
+      if (!q.includeUnregistered) where.push("hosts.status <> 'host_unregister_done'");
+      if (q.step !== undefined) {
+        where.push('hosts.step = ?');
+        params.push(q.step);
+      }
+      if (q.ids && q.ids.length > 0) {
+        where.push(`hosts.id IN (${placeholders(q.ids)})`);
+        params.push(...q.ids);
+      }
+      if (q.macs && q.macs.length > 0) {
+        where.push(`(${q.macs.map(() => 'hosts.macs LIKE ?').join(' OR ')})`);
+        params.push(...q.macs.map((m) => `%,${m.toLowerCase()},%`));
+      }
+      if (q.keyword) {
+        where.push("hosts.name LIKE ? ESCAPE '\\'");
+        params.push(`%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      }
+      if (q.targetCloudType) {
+        where.push('hosts.target_id IN (SELECT id FROM targets WHERE cloud_type = ?)');
+        params.push(q.targetCloudType);
+      }
+      return page<Host>(db, 'hosts', where, params, 'hosts.created_at, hosts.id', q);
+    },
+    listByTarget: (targetId) => docs<Host>(db.all('SELECT doc FROM hosts WHERE target_id = ? ORDER BY created_at', [targetId])),
+    listBySource: (sourceId) => docs<Host>(db.all('SELECT doc FROM hosts WHERE source_id = ? ORDER BY created_at', [sourceId])),
+  };
+}
+
+function jobRepository(db: SqlDatabase): Store['jobs'] {
   const jobs = docRepo<Job>(
     db,
     'jobs',
     (j) => ({ owner_id: j.ownerId, owner_name: j.ownerName, job_type: j.type, status: j.status, start_at: j.startAt }),
     'start_at DESC, rowid DESC',
   );
-  const volumes = docRepo<Volume>(db, 'volumes', (v) => ({ host_id: v.hostId, target_id: v.targetId }));
-  const snapshots = docRepo<Snapshot>(db, 'snapshots', (s) => ({ host_id: s.hostId, created_at: s.createdAt }), 'created_at');
+  return {
+    ...jobs,
+    query: (q: JobQuery) => {
+      const where: string[] = [];
+      const params: SqlValue[] = [];
+      const filters: [string, SqlValue | undefined][] = [
+        ['owner_name = ?', q.ownerName],
+        ['owner_id = ?', q.ownerId],
+        ['job_type = ?', q.jobType],
+      ];
+      if (q.statuses && q.statuses.length > 0) {
+        where.push(`status IN (${placeholders(q.statuses)})`);
+        params.push(...q.statuses);
+      }
+      for (const [clause, value] of filters) {
+        if (value === undefined || value === '') continue;
+        where.push(clause);
+        params.push(value);
+      }
+      return page<Job>(db, 'jobs', where, params, 'start_at DESC, rowid DESC', q);
+    },
+    listWorking: () => docs<Job>(db.all("SELECT doc FROM jobs WHERE status = 'working'")),
+  };
+}
 
+function accountRepositories(db: SqlDatabase): Pick<Store, 'users' | 'sessions' | 'settings'> {
   return {
     users: {
       get: (username) => parse<User>(db.one('SELECT doc FROM users WHERE username = ?', [username])),
@@ -89,14 +146,31 @@ export function createRepositories(db: SqlDatabase): Store {
     },
     sessions: {
       get: (tokenHash) => {
-        const row = db.one('SELECT token_hash, username, expires_at FROM sessions WHERE token_hash = ?', [tokenHash]);
-        return row === null ? null : { tokenHash: String(row.token_hash), username: String(row.username), expiresAt: Number(row.expires_at) };
+        const row = db.one('SELECT token_hash, username, expires_at, local FROM sessions WHERE token_hash = ?', [tokenHash]);
+        if (row === null) return null;
+        return { tokenHash: String(row.token_hash), username: String(row.username), expiresAt: Number(row.expires_at), local: Number(row.local) === 1 };
       },
       put: (s: Session) =>
-        db.run('INSERT OR REPLACE INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)', [s.tokenHash, s.username, s.expiresAt]),
+        db.run('INSERT OR REPLACE INTO sessions (token_hash, username, expires_at, local) VALUES (?, ?, ?, ?)', [s.tokenHash, s.username, s.expiresAt, s.local ? 1 : 0]),
       deleteForUser: (username) => db.run('DELETE FROM sessions WHERE username = ?', [username]),
       deleteExpired: (now) => db.run('DELETE FROM sessions WHERE expires_at <= ?', [now]),
     },
+    settings: {
+      get: (key) => {
+        const row = db.one('SELECT value FROM settings WHERE key = ?', [key]);
+        return row === null ? null : String(row.value);
+      },
+      put: (key, value) =>
+        db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]),
+    },
+  };
+}
+
+export function createRepositories(db: SqlDatabase): Store {
+  const volumes = docRepo<Volume>(db, 'volumes', (v) => ({ host_id: v.hostId, target_id: v.targetId }));
+  const snapshots = docRepo<Snapshot>(db, 'snapshots', (s) => ({ host_id: s.hostId, created_at: s.createdAt }), 'created_at');
+  return {
+    ...accountRepositories(db),
     sources: docRepo<Source>(db, 'sources', (s) => ({ created_at: s.createdAt }), 'created_at'),
     discovered: {
       get: (id) => parse<DiscoveredHost>(db.one('SELECT doc FROM discovered_hosts WHERE id = ?', [id])),
@@ -108,37 +182,7 @@ export function createRepositories(db: SqlDatabase): Store {
         ),
       deleteBySource: (sourceId) => db.run('DELETE FROM discovered_hosts WHERE source_id = ?', [sourceId]),
     },
-    hosts: {
-      ...hosts,
-      query: (q: HostQuery) => {
-        const where: string[] = [];
-        const params: SqlValue[] = [];
-        if (!q.includeUnregistered) where.push("hosts.status <> 'host_unregister_done'");
-        if (q.step !== undefined) {
-          where.push('hosts.step = ?');
-          params.push(q.step);
-        }
-        if (q.ids && q.ids.length > 0) {
-          where.push(`hosts.id IN (${placeholders(q.ids)})`);
-          params.push(...q.ids);
-        }
-        if (q.macs && q.macs.length > 0) {
-          where.push(`(${q.macs.map(() => 'hosts.macs LIKE ?').join(' OR ')})`);
-          params.push(...q.macs.map((m) => `%,${m.toLowerCase()},%`));
-        }
-        if (q.keyword) {
-          where.push("hosts.name LIKE ? ESCAPE '\\'");
-          params.push(`%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-        }
-        if (q.targetCloudType) {
-          where.push('hosts.target_id IN (SELECT id FROM targets WHERE cloud_type = ?)');
-          params.push(q.targetCloudType);
-        }
-        return page<Host>(db, 'hosts', where, params, 'hosts.created_at, hosts.id', q);
-      },
-      listByTarget: (targetId) => docs<Host>(db.all('SELECT doc FROM hosts WHERE target_id = ? ORDER BY created_at', [targetId])),
-      listBySource: (sourceId) => docs<Host>(db.all('SELECT doc FROM hosts WHERE source_id = ? ORDER BY created_at', [sourceId])),
-    },
+    hosts: hostRepository(db),
     targets: docRepo<Target>(db, 'targets', (t) => ({ cloud_type: t.cloudType, created_at: t.createdAt }), 'created_at'),
     gateways: {
       ...docRepo<Gateway>(db, 'gateways', (g) => ({ target_id: g.targetId })),
@@ -153,40 +197,8 @@ export function createRepositories(db: SqlDatabase): Store {
       ...snapshots,
       listByHost: (hostId) => docs<Snapshot>(db.all('SELECT doc FROM snapshots WHERE host_id = ? ORDER BY created_at, rowid', [hostId])),
     },
-    jobs: {
-      ...jobs,
-      query: (q: JobQuery) => {
-        const where: string[] = [];
-        const params: SqlValue[] = [];
-        if (q.statuses && q.statuses.length > 0) {
-          where.push(`status IN (${placeholders(q.statuses)})`);
-          params.push(...q.statuses);
-        }
-        if (q.ownerName) {
-          where.push('owner_name = ?');
-          params.push(q.ownerName);
-        }
-        if (q.ownerId) {
-          where.push('owner_id = ?');
-          params.push(q.ownerId);
-        }
-        if (q.jobType) {
-          where.push('job_type = ?');
-          params.push(q.jobType);
-        }
-        return page<Job>(db, 'jobs', where, params, 'start_at DESC, rowid DESC', q);
-      },
-      listWorking: () => docs<Job>(db.all("SELECT doc FROM jobs WHERE status = 'working'")),
-    },
+    jobs: jobRepository(db),
     licenses: docRepo<License>(db, 'licenses'),
-    settings: {
-      get: (key) => {
-        const row = db.one('SELECT value FROM settings WHERE key = ?', [key]);
-        return row === null ? null : String(row.value);
-      },
-      put: (key, value) =>
-        db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]),
-    },
     persist: () => db.persist(),
     close: () => db.close(),
   };

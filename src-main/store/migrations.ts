@@ -30,4 +30,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_owner ON jobs(owner_id);
   CREATE TABLE licenses (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
   `,
+  // 2: sessions issued in-process to the desktop shell.
+  `ALTER TABLE sessions ADD COLUMN local INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The `rehost` command: runs the built CLI (npm run build writes dist/main/cli.js).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
+if (!existsSync(cli)) {
+  process.stderr.write('rehost: dist/main/cli.js is missing; run `npm run build` first\n');
+  process.exit(1);
+}
+const { main } = await import(cli);
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);

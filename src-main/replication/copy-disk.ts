@@ -1,0 +1,258 @@
+/**
+ * One disk copy: plan the chunks, stream them from the source through the throttle into the
+ * sink (zero and unchanged chunks are not written), checkpoint, verify, and mark the run done.
+ * Memory stays bounded: the chunk being written, READ_AHEAD prefetched chunks, one zero buffer.
+ */
+import { randomUUID } from 'node:crypto';
+import { RehostError } from '../../src-shared/errors.js';
+import type { Logger } from '../core/ports.js';
+import type { DiskCopyRequest, DiskCopyResult } from '../core/replicator.js';
+import { CHUNK_SIZE, ChunkAction, chunkLength, formatMiB, planChunks, plannedBytes } from './chunk-plan.js';
+import { chunkDigest, diskDigest, UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
+import { beginRun, clearBit, getBit, setBit, type ReplicaState } from './state-codec.js';
+import type { StateStore } from './state-store.js';
+import { throttleFor, UNLIMITED, type Throttle } from './throttle.js';
+
+/** A checkpoint after this many bytes written… */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** …or after this long, so a slow or skip-only run still records its progress. */
+const CHECKPOINT_MS = 2000;
+/**
+ * Chunks past the checkpoint's cursor the run may write before it must checkpoint again. Bounds
+ * what a crash leaves in doubt: at most this many chunks are rewritten by the resumed run.
+ */
+const WRITE_WINDOW = 32;
+/** Reads issued ahead of the chunk being written, so source latency overlaps sink latency. */
+const READ_AHEAD = 2;
+const PROGRESS_MS = 250;
+/** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
+const THROTTLED_SLICE = 256 * 1024;
+
+/** One run of `Replicator.copyDisk`; construct, call `run()` once. */
+export class DiskCopy {
+  private state!: ReplicaState;
+  private plan!: Uint8Array;
+  private readonly throttle: Throttle;
+  private readonly chunkSize = CHUNK_SIZE;
+  private zeros: Buffer | null = null;
+  private planned = 0;
+  private done = 0;
+  private resumedFrom = 0;
+  private readBytes = 0;
+  private sentBytes = 0;
+  private chunksSent = 0;
+  private chunksSkipped = 0;
+  private sinceCheckpoint = 0;
+  private lastCheckpoint = 0;
+
+  constructor(
+    private readonly req: DiskCopyRequest,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {
+    this.throttle = throttleFor(req.limitMbps);
+  }
+
+  async run(): Promise<DiskCopyResult> {
+    const { disk, sink, signal } = this.req;
+    if (sink.sizeBytes < disk.sizeBytes) {
+      throw new RehostError('CONFLICT', `target volume holds ${sink.sizeBytes} bytes but source disk ${disk.index} has ${disk.sizeBytes}`);
+    }
+    signal.throwIfAborted();
+    await this.prepare();
+    const ticker = setInterval(() => this.report(), PROGRESS_MS);
+    try {
+      this.report();
+      await this.copyChunks();
+      await this.checkpoint(this.plan.length);
+      await this.verify();
+      await this.complete();
+    } finally {
+      clearInterval(ticker);
+    }
+    this.report();
+    return this.result();
+  }
+
+  /** Loads the state, decides between resuming and a new run, plans, and records the run start. */
+  private async prepare(): Promise<void> {
+    const { disk, key, mode, signal, sink } = this.req;
+    this.state = await this.store.load(key, disk.sizeBytes, this.chunkSize, await sink.isBlank());
+    const fingerprint = `${disk.sizeBytes}/${this.chunkSize}/${disk.marker() ?? ''}`;
+    const resuming = this.state.run !== null && this.state.run.fingerprint === fingerprint;
+    if (!resuming) beginRun(this.state, { id: randomUUID(), fingerprint, cursor: 0, writeLimit: 0 });
+    const areas = await disk.areas(signal);
+    const digests = this.state.digests;
+    this.plan = planChunks({ diskSize: disk.sizeBytes, chunkSize: this.chunkSize, mode, areas, targetMayHoldData: (i) => digests[i] !== ZERO_DIGEST });
+    this.planned = plannedBytes(this.plan, disk.sizeBytes, this.chunkSize);
+    for (let i = 0; i < this.plan.length; i++) {
+      if (this.plan[i] !== ChunkAction.None && getBit(this.state.done, i)) this.resumedFrom += this.len(i);
+    }
+    this.done = this.resumedFrom;
+    if (resuming) this.log.info({ key, run: this.state.run?.id, resumedFromBytes: this.resumedFrom }, 'resuming an interrupted disk copy');
+    await this.checkpoint(0);
+  }
+
+  /** Walks the plan in disk order, keeping READ_AHEAD source reads in flight. */
+  private async copyChunks(): Promise<void> {
+    const { signal } = this.req;
+    const todo: number[] = [];
+    for (let i = 0; i < this.plan.length; i++) if (this.plan[i] !== ChunkAction.None && !getBit(this.state.done, i)) todo.push(i);
+    const reads = new Map<number, Promise<Uint8Array>>();
+    let current = 0;
+    try {
+      for (let pos = 0; pos < todo.length; pos++) {
+        current = todo[pos]!;
+        signal.throwIfAborted();
+        for (let k = pos; k < Math.min(todo.length, pos + 1 + READ_AHEAD); k++) this.prefetch(todo[k]!, reads);
+        const pending = reads.get(current);
+        reads.delete(current);
+        await this.processChunk(current, pending === undefined ? null : await pending);
+      }
+    } catch (err) {
+      // `current` was not finished: it stays inside the suspect window of this checkpoint.
+      await this.checkpointAfterFailure(current, err);
+      throw signal.aborted ? signal.reason : err;
+    } finally {
+      await Promise.allSettled(reads.values());
+    }
+  }
+
+  private prefetch(index: number, reads: Map<number, Promise<Uint8Array>>): void {
+    if (this.plan[index] !== ChunkAction.Read || reads.has(index)) return;
+    const read = this.readChunk(index);
+    // Observed now so a failure while an earlier chunk is still being written is not "unhandled".
+    read.catch(() => undefined);
+    reads.set(index, read);
+  }
+
+  private async readChunk(index: number): Promise<Uint8Array> {
+    const length = this.len(index);
+    const offset = index * this.chunkSize;
+    const data = await this.req.disk.read(offset, length, this.req.signal);
+    if (data.byteLength !== length) {
+      throw new RehostError('DRIVER', `source disk ${this.req.disk.index} returned ${data.byteLength} bytes at offset ${offset} (asked for ${length})`);
+    }
+    return data;
+  }
+
+  /** Skips a chunk the target already holds; otherwise writes it and checkpoints when due. */
+  private async processChunk(index: number, data: Uint8Array | null): Promise<void> {
+    const length = this.len(index);
+    if (data !== null) this.readBytes += length;
+    const digest = data === null ? ZERO_DIGEST : chunkDigest(data);
+    const run = this.state.run!;
+    if (digest === this.state.digests[index]) {
+      this.chunksSkipped++;
+      this.done += length;
+      setBit(this.state.done, index);
+      if (Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
+      return;
+    }
+    if (index >= run.writeLimit) await this.checkpoint(index);
+    await this.send(index, data ?? this.zeroChunk(length));
+    this.state.digests[index] = digest;
+    setBit(this.state.written, index);
+    setBit(this.state.done, index);
+    this.chunksSent++;
+    this.sinceCheckpoint += length;
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
+  }
+
+  private async send(index: number, data: Uint8Array): Promise<void> {
+    const { sink, signal } = this.req;
+    const offset = index * this.chunkSize;
+    const slice = this.throttle === UNLIMITED ? data.byteLength : THROTTLED_SLICE;
+    for (let at = 0; at < data.byteLength; at += slice) {
+      const part = data.subarray(at, Math.min(data.byteLength, at + slice));
+      await this.throttle.take(part.byteLength, signal);
+      await sink.write(offset + at, part);
+      this.sentBytes += part.byteLength;
+      this.done += part.byteLength;
+    }
+  }
+
+  /**
+   * Makes everything written so far durable, then records it: chunks below `cursor` are done,
+   * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
+   */
+  private async checkpoint(cursor: number): Promise<void> {
+    await this.req.sink.flush();
+    const run = this.state.run!;
+    run.cursor = cursor;
+    run.writeLimit = cursor + WRITE_WINDOW;
+    await this.store.save(this.req.key, this.state);
+    this.lastCheckpoint = Date.now();
+    this.sinceCheckpoint = 0;
+  }
+
+  /** On abort or failure, keeps what is durable; a broken sink may refuse, and then the last checkpoint stands. */
+  private async checkpointAfterFailure(cursor: number, err: unknown): Promise<void> {
+    try {
+      await this.checkpoint(cursor);
+    } catch (again) {
+      this.log.warn({ key: this.req.key, err: String(again), cause: String(err) }, 'could not checkpoint after the copy stopped');
+    }
+  }
+
+  /** Reads back every chunk this run wrote and compares it with the digest taken from the source. */
+  private async verify(): Promise<void> {
+    const { sink, signal, key } = this.req;
+    const bad: number[] = [];
+    for (let i = 0; i < this.plan.length; i++) {
+      if (!getBit(this.state.written, i)) continue;
+      signal.throwIfAborted();
+      const data = await sink.read(i * this.chunkSize, this.len(i));
+      if (chunkDigest(data) !== this.state.digests[i]) bad.push(i);
+    }
+    if (bad.length === 0) return;
+    for (const i of bad) {
+      this.state.digests[i] = UNKNOWN_DIGEST;
+      clearBit(this.state.done, i);
+    }
+    await this.store.save(key, this.state);
+    const offsets = bad.slice(0, 8).map((i) => `0x${(i * this.chunkSize).toString(16)}`);
+    const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
+    throw new RehostError('DRIVER', `verification failed for disk ${this.req.disk.index}: the target differs from the source in ${bad.length} chunk(s) of ${formatMiB(this.chunkSize)} at offset(s) ${offsets.join(', ')}${more}`);
+  }
+
+  private async complete(): Promise<void> {
+    const runId = this.state.run?.id;
+    this.state.run = null;
+    this.state.done.fill(0);
+    this.state.written.fill(0);
+    await this.store.save(this.req.key, this.state);
+    this.log.info({ key: this.req.key, run: runId, diskDigest: diskDigest(this.state.digests), sentBytes: this.sentBytes }, 'disk copy verified');
+  }
+
+  private result(): DiskCopyResult {
+    const resumed = this.resumedFrom > 0 ? `, resumed from ${formatMiB(this.resumedFrom)}` : '';
+    const summary =
+      `${this.req.mode}: ${formatMiB(this.planned)} planned, ${formatMiB(this.sentBytes)} sent, ` +
+      `${this.chunksSent} chunks sent, ${this.chunksSkipped} skipped (zero/unchanged)${resumed}, verified`;
+    return {
+      plannedBytes: this.planned,
+      readBytes: this.readBytes,
+      sentBytes: this.sentBytes,
+      chunksSent: this.chunksSent,
+      chunksSkipped: this.chunksSkipped,
+      resumedFromBytes: this.resumedFrom,
+      verified: true,
+      summary,
+    };
+  }
+
+  private report(): void {
+    this.req.onProgress(Math.min(this.done, this.planned), this.planned);
+  }
+
+  private len(index: number): number {
+    return chunkLength(index, this.req.disk.sizeBytes, this.chunkSize);
+  }
+
+  /** One shared buffer of zeros; the sink copies or writes it before `write` resolves. */
+  private zeroChunk(length: number): Uint8Array {
+    this.zeros ??= Buffer.alloc(this.chunkSize);
+    return this.zeros.subarray(0, length);
+  }
+}

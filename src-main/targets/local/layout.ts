@@ -1,0 +1,73 @@
+/**
+ * Where the Local target keeps things, and the guards that keep every path it builds or is handed
+ * (volume and snapshot refs come back from the database) inside `<root>/<host id>/`.
+ *
+ *   <root>/<host id>/disk-<index>.raw                  one sparse raw file per source disk
+ *   <root>/<host id>/snapshots/<name>/disk-<index>.raw  point-in-time copies
+ */
+import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { RehostError } from '../../../src-shared/errors.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Snapshot names such as `HyperMotion-20250101T120000`: one plain path segment. */
+const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Reads `config.path`: an absolute folder (a service's working folder is arbitrary, so relative paths would surprise). */
+export function rootFromConfig(config: Record<string, unknown>): string {
+  const path = config.path;
+  if (typeof path !== 'string' || path.trim() === '') {
+    throw new RehostError('VALIDATION', 'config.path: the folder for migrated disks is required', { field: 'config.path' });
+  }
+  if (!isAbsolute(path)) {
+    throw new RehostError('VALIDATION', `config.path: ${path} must be an absolute folder path`, { field: 'config.path' });
+  }
+  return resolve(normalize(path));
+}
+
+/** Paths under one Local target root, each checked before use. */
+export class Layout {
+  constructor(readonly root: string) {}
+
+  hostDir(hostId: string): string {
+    if (!UUID.test(hostId)) throw new RehostError('VALIDATION', `host id ${JSON.stringify(hostId)} is not a UUID`, { field: 'host.id', hostId });
+    return join(this.root, hostId);
+  }
+
+  volumePath(hostId: string, diskIndex: number): string {
+    if (!Number.isSafeInteger(diskIndex) || diskIndex < 0) {
+      throw new RehostError('VALIDATION', `disk index ${diskIndex} is not a non-negative integer`, { field: 'disks.index', hostId });
+    }
+    return join(this.hostDir(hostId), `disk-${diskIndex}.raw`);
+  }
+
+  snapshotDir(hostId: string, name: string): string {
+    if (!SNAPSHOT_NAME.test(name) || name.includes('..')) {
+      throw new RehostError('VALIDATION', `snapshot name ${JSON.stringify(name)} is not a plain name`, { field: 'snapshot.name', hostId });
+    }
+    return join(this.hostDir(hostId), 'snapshots', name);
+  }
+
+  /** True when `path` lies strictly inside `dir` (after resolving `..`). */
+  static isInside(dir: string, path: string): boolean {
+    const rel = relative(dir, resolve(path));
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
+  }
+
+  /** A volume ref handed back by core: must be a file directly in some host's folder. */
+  assertVolumeRef(ref: string): string {
+    const rel = relative(this.root, resolve(ref)).split(sep);
+    if (rel.length !== 2 || !UUID.test(rel[0]!) || !/^disk-\d+\.raw$/.test(rel[1]!)) {
+      throw new RehostError('VALIDATION', `volume ${ref} is not a disk file of this Local target (${this.root})`, { field: 'volume.ref' });
+    }
+    return resolve(ref);
+  }
+
+  /** A snapshot ref handed back by core: must be `<root>/<uuid>/snapshots/<name>`. */
+  assertSnapshotRef(ref: string): string {
+    const rel = relative(this.root, resolve(ref)).split(sep);
+    if (rel.length !== 3 || !UUID.test(rel[0]!) || rel[1] !== 'snapshots' || !SNAPSHOT_NAME.test(rel[2]!) || rel[2]!.includes('..')) {
+      throw new RehostError('VALIDATION', `snapshot ${ref} is not a snapshot folder of this Local target (${this.root})`, { field: 'snapshot.ref' });
+    }
+    return resolve(ref);
+  }
+}

@@ -1,0 +1,72 @@
+/** Source platforms (extension implied by seed 000 §3.1 "Sources"): VMware, Agent, Image. */
+import { Type, type Static, type TObject } from '@sinclair/typebox';
+import { SOURCE_TYPES, SOURCE_STATUSES, type SourceType } from '../states.js';
+
+const str = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
+
+export const SourceConfigSchemas: Record<SourceType, TObject> = {
+  VMware: Type.Object(
+    {
+      host: str('vCenter or ESXi address'),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 443 })),
+      username: str('User name'),
+      password: str('Password (kept in the OS keychain)'),
+      thumbprint: Type.Optional(Type.String({ pattern: '^[0-9A-Fa-f:]{64,95}$', description: 'Expected SHA-256 certificate thumbprint' })),
+    },
+    { additionalProperties: false },
+  ),
+  Agent: Type.Object(
+    {
+      address: str('SSH address'),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 22 })),
+      username: str('SSH user'),
+      password: Type.Optional(str('SSH password (kept in the OS keychain)')),
+      private_key: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'SSH private key (kept in the OS keychain)' })),
+      passphrase: Type.Optional(str('Private key passphrase')),
+      sudo: Type.Optional(Type.Boolean()),
+      host_key: Type.Optional(Type.String({ pattern: '^SHA256:', description: 'Expected SSH host key fingerprint' })),
+      disks: Type.Optional(Type.Array(Type.String({ pattern: '^/dev/', maxLength: 256 }), { maxItems: 64 })),
+    },
+    { additionalProperties: false },
+  ),
+  Image: Type.Object(
+    { path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^(/|[A-Za-z]:[\\\\/])', description: 'Absolute path of a folder or file of disk images (raw, qcow2, vmdk)' }) },
+    { additionalProperties: false },
+  ),
+};
+
+export const SOURCE_SECRET_FIELDS: Record<SourceType, readonly string[]> = {
+  VMware: ['password'],
+  Agent: ['password', 'private_key', 'passphrase'],
+  Image: [],
+};
+
+export const CreateSourceBody = Type.Object(
+  {
+    type: Type.Union(SOURCE_TYPES.map((t) => Type.Literal(t))),
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    config: Type.Object({}, { additionalProperties: true }),
+  },
+  { additionalProperties: false },
+);
+export type CreateSourceBody = Static<typeof CreateSourceBody>;
+
+const loose = Type.Object({}, { additionalProperties: true });
+
+export const SourceItem = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  name: Type.String(),
+  status: Type.Union(SOURCE_STATUSES.map((s) => Type.Literal(s))),
+  status_reason: Type.Union([Type.String(), Type.Null()]),
+  pinned_identity: Type.Union([Type.String(), Type.Null()], { description: 'SSH host key or TLS thumbprint pinned on first use' }),
+  config: loose,
+  host_count: Type.Integer(),
+  created_at: Type.String(),
+  refreshed_at: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const SourceListReply = Type.Object({ sources: Type.Object({ data: Type.Array(SourceItem) }) });
+export const SourceDetailReply = Type.Object({ source: SourceItem, tree: Type.Unknown(), hosts: Type.Array(loose) });
+export const SourceHostsReply = Type.Object({ total: Type.Integer(), data: Type.Array(loose) });
+export const CreateSourceReply = Type.Object({ code: Type.Integer(), message: Type.String(), data: Type.Object({ id: Type.String(), job_id: Type.String() }) });

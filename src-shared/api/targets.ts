@@ -1,0 +1,126 @@
+/** Seed 000 §4.2 and §4.8.1: target platforms ("HyperGate" storages). */
+import { Type, type Static, type TObject } from '@sinclair/typebox';
+import { CLOUD_TYPES, RESOURCE_KINDS, TARGET_STATUSES, type CloudType } from '../states.js';
+
+/** Values the seed lists for `cloud_type` / `target_platform` filters (more than this build drives). */
+export const SEED_CLOUD_TYPES = [
+  'OpenStack', 'H3CCloudOS', 'AWSEBS', 'ZStack', 'Aliyun', 'TencentCloud', 'AzureCloud', 'HuaweiCloud',
+  'JinshanCloud', 'OpenStackImageBootV2', 'PinganCloud', 'QingCloud', 'KVM', 'Local',
+] as const;
+
+const str = (description: string, examples?: string[]) => Type.String({ minLength: 1, maxLength: 1024, description, ...(examples ? { examples } : {}) });
+
+/** Per cloud type, the `config` fields; checked after the common envelope. */
+export const TargetConfigSchemas: Record<CloudType, TObject> = {
+  OpenStack: Type.Object(
+    {
+      cloud_type: Type.Literal('OpenStack'),
+      os_auth_url: Type.String({ minLength: 1, maxLength: 1024, pattern: '^https?://', description: 'Keystone v3 URL', examples: ['http://192.168.10.201:5000/v3'] }),
+      os_username: str('User name'),
+      os_password: str('Password (kept in the OS keychain)'),
+      os_project_name: str('Project name'),
+      os_user_domain_id: Type.Optional(str('User Domain ID', ['default'])),
+      os_project_domain_id: Type.Optional(str('Project Domain ID', ['default'])),
+      os_region_name: Type.Optional(str('Region', ['RegionOne'])),
+      volume_availability_zone: Type.Optional(str('Volume availability zone', ['nova'])),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'HyperGate service port' })),
+      auth_url: Type.Optional(str('HyperGate service address')),
+    },
+    { additionalProperties: false },
+  ),
+  KVM: Type.Object(
+    {
+      cloud_type: Type.Literal('KVM'),
+      address: str('SSH address of the KVM host', ['127.0.0.1']),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 22 })),
+      username: str('SSH user'),
+      password: Type.Optional(str('SSH password (kept in the OS keychain)')),
+      private_key: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'SSH private key, PEM/OpenSSH (kept in the OS keychain)' })),
+      passphrase: Type.Optional(str('Private key passphrase')),
+      host_key: Type.Optional(Type.String({ pattern: '^SHA256:', description: 'Pinned SSH host key' })),
+      sudo: Type.Optional(Type.Boolean()),
+      path: Type.Optional(str('Storage folder on the KVM host', ['/var/lib/rehost'])),
+    },
+    { additionalProperties: false },
+  ),
+  Local: Type.Object(
+    {
+      cloud_type: Type.Literal('Local'),
+      path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^(/|[A-Za-z]:[\\\\/])', description: 'Absolute path of a folder on this machine where migrated disks live' }),
+    },
+    { additionalProperties: false },
+  ),
+};
+
+/** Secret fields per cloud type: stored in the keychain, never in the database. */
+export const TARGET_SECRET_FIELDS: Record<CloudType, readonly string[]> = {
+  OpenStack: ['os_password'],
+  KVM: ['password', 'private_key', 'passphrase'],
+  Local: [],
+};
+
+export const CreateTargetBody = Type.Object(
+  {
+    type: Type.Literal('HyperGate', { description: 'Cloud platform type' }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Display name (default: <cloud_type>_<address>)' })),
+    config: Type.Object({ cloud_type: Type.Union(CLOUD_TYPES.map((t) => Type.Literal(t))) }, { additionalProperties: true }),
+    metadata: Type.Optional(Type.Object({ driver_name: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type CreateTargetBody = Static<typeof CreateTargetBody>;
+
+export const TargetListQuery = Type.Object(
+  {
+    type: Type.Optional(Type.Literal('HyperGate')),
+    cloud_type: Type.Optional(Type.Union(SEED_CLOUD_TYPES.map((t) => Type.Literal(t)))),
+  },
+  { additionalProperties: false },
+);
+
+export const TargetListItem = Type.Object({
+  assign_size: Type.Number(),
+  cloud_type: Type.String(),
+  is_doing: Type.Boolean(),
+  online: Type.Integer({ description: '1 online, 0 offline' }),
+  status_icon: Type.String(),
+  target_display_name: Type.String(),
+  target_status: Type.Union(TARGET_STATUSES.map((s) => Type.Literal(s))),
+  status_reason: Type.Union([Type.String(), Type.Null()]),
+  uuid: Type.String(),
+});
+
+export const StorageItem = Type.Object({
+  pools: Type.Array(Type.Object({ pool_display_name: Type.String(), pool_uuid: Type.String(), storage_id: Type.String() })),
+  storage_display_name: Type.String(),
+  storage_id: Type.String(),
+  storage_name: Type.String(),
+  volumes_allocated_num: Type.Integer(),
+  volumes_unused_num: Type.Integer(),
+});
+
+export const TargetListReply = Type.Object({
+  targets: Type.Object({ data: Type.Array(TargetListItem), storages: Type.Array(StorageItem) }),
+});
+
+const loose = Type.Object({}, { additionalProperties: true });
+
+export const TargetDetailReply = Type.Object({
+  Storage: Type.Object({ data: Type.Array(loose) }),
+  storage_pools: Type.Object({ data: Type.Array(loose) }),
+  volume_groups: Type.Object({ data: Type.Array(loose) }),
+  volumes: Type.Object({ data: Type.Array(loose) }),
+});
+
+export const TargetDeleteQuery = Type.Object({ force: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+
+export const TargetTypesReply = Type.Object({
+  target_types: Type.Array(Type.Object({ display_name: Type.String(), query_name: Type.String() })),
+});
+
+export const ResourceQuery = Type.Object(
+  { kind: Type.Union(RESOURCE_KINDS.map((k) => Type.Literal(k)), { description: 'Which resource list' }) },
+  { additionalProperties: false },
+);
+
+export const ResourceReply = Type.Object({ kind: Type.String(), data: Type.Array(loose) });

@@ -1,0 +1,48 @@
+// Runs the tests with Node's test runner: `node test/run-tests.mjs [unit|integration|e2e] [filter]`.
+// Unit tests sit beside the code (src-*/**/*.test.ts); integration and e2e tests live in test/.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const [kind = 'all', filter = ''] = process.argv.slice(2);
+
+function find(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) find(path, out);
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+const groups = {
+  unit: ['src-shared', 'src-main'].flatMap((d) => find(d)).concat(find('test/unit')),
+  integration: find('test/integration'),
+  e2e: find('test/e2e'),
+};
+const selected = kind === 'all' ? [...groups.unit, ...groups.integration, ...groups.e2e] : groups[kind];
+if (!selected) {
+  console.error(`unknown test group "${kind}" (unit, integration, e2e, all)`);
+  process.exit(2);
+}
+const files = selected.filter((f) => f.includes(filter)).sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+// keytar is tested against a real keyring: without a session bus, run inside a throwaway
+// D-Bus session with an unlocked gnome-keyring (test/keyring-session.sh) when the tools exist.
+const hasTool = (t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status === 0;
+if (!process.env.DBUS_SESSION_BUS_ADDRESS && process.platform === 'linux' && hasTool('dbus-run-session') && hasTool('gnome-keyring-daemon')) {
+  const wrapped = spawnSync('bash', ['test/keyring-session.sh', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(wrapped.status ?? 1);
+}
+const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...files];
+const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '' } });
+// The renderer's component and store tests run under Vitest (Svelte runes need its compiler).
+let renderer = { status: 0 };
+if ((kind === 'all' || kind === 'unit') && filter === '') {
+  renderer = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=dot'], { stdio: 'inherit' });
+}
+process.exit(result.status || renderer.status || 0);
