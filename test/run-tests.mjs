@@ -1,12 +1,13 @@
 // Runs the tests with Node's test runner: `node test/run-tests.mjs [unit|integration|e2e] [filter]`.
 // Unit tests sit beside the code (src-*/**/*.test.ts); integration and e2e tests live in test/.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const [kind = 'all', filter = ''] = process.argv.slice(2);
 
 function find(dir, out = []) {
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const path = join(dir, name);
