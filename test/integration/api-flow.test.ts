@@ -98,10 +98,12 @@ test('image source → local target: register, assign, full and incremental sync
   assert.equal(sha256File(volumeFile), sha256File(disk), 'target disk equals source disk after full sync');
   const firstHash = sha256File(disk);
 
-  const jobs = await r.api('GET', `/jobs?id=${hostId}&job_type=Sync`);
-  assert.equal(jobs.body.total, 1);
-  const job = jobs.body.data[0];
-  assert.equal(job.job_status, 'done');
+  // The host reaches sync_snapshot_done in the job's last step; the job itself is done just after.
+  const job = await waitFor('sync job done', async () => {
+    const jobs = await r.api('GET', `/jobs?id=${hostId}&job_type=Sync`);
+    assert.equal(jobs.body.total, 1);
+    return jobs.body.data[0].job_status === 'done' ? jobs.body.data[0] : null;
+  });
   assert.ok(job.steps.some((s: any) => s.name === 'Copy disk 0' && s.status === 'done' && /verified/.test(s.detail)), JSON.stringify(job.steps));
 
   // Incremental after 10% of the blocks changed
@@ -133,7 +135,10 @@ test('image source → local target: register, assign, full and incremental sync
   assert.deepEqual(clean.body, { code: 200, message: 'Start delete of host resources' });
   await waitFor('host gone', async () => (await r.api('GET', '/hosts')).body.total === 0);
   assert.equal(existsSync(join(targetDir, hostId)), false, 'nothing left on the target');
-  const cleanJob = (await r.api('GET', `/jobs?id=${hostId}&job_type=Clean`)).body.data[0];
+  const cleanJob = await waitFor('clean job done', async () => {
+    const j = (await r.api('GET', `/jobs?id=${hostId}&job_type=Clean`)).body.data[0];
+    return j.job_status === 'working' ? null : j;
+  });
   assert.equal(cleanJob.job_status, 'done');
 
   // The host can be registered again, and the target can then be removed
