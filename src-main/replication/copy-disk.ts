@@ -27,6 +27,8 @@ const READ_AHEAD = 2;
 const PROGRESS_MS = 250;
 /** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
 const THROTTLED_SLICE = 256 * 1024;
+/** Chunks per digest comparison at the source: 256 MiB of source reads per round trip. */
+const COMPARE_BATCH = 64;
 
 /** One run of `Replicator.copyDisk`; construct, call `run()` once. */
 export class DiskCopy {
@@ -93,11 +95,55 @@ export class DiskCopy {
     await this.checkpoint(0);
   }
 
-  /** Walks the plan in disk order, keeping READ_AHEAD source reads in flight. */
+  /**
+   * Walks the plan in disk order. A source that can compare digests where the data lives is asked
+   * first, a batch at a time, so only changed chunks are read across the link.
+   */
   private async copyChunks(): Promise<void> {
-    const { signal } = this.req;
     const todo: number[] = [];
     for (let i = 0; i < this.plan.length; i++) if (this.plan[i] !== ChunkAction.None && !getBit(this.state.done, i)) todo.push(i);
+    if (this.req.disk.changedChunks === undefined) return this.copyList(todo);
+    for (let at = 0; at < todo.length; at += COMPARE_BATCH) {
+      await this.copyList(await this.compareAtSource(todo.slice(at, at + COMPARE_BATCH)));
+    }
+  }
+
+  /**
+   * Marks the batch's unchanged chunks done without reading them and returns those still to copy;
+   * a chunk that became all zeros is zero-filled without a read.
+   */
+  private async compareAtSource(batch: number[]): Promise<number[]> {
+    const { disk, signal } = this.req;
+    const known = new Map<number, bigint>();
+    // Where the target holds zeros, comparing saves nothing: the chunk is read, and a zero chunk
+    // costs the source a few bytes on the wire.
+    for (const i of batch) if (this.plan[i] === ChunkAction.Read && this.state.digests[i] !== ZERO_DIGEST) known.set(i, this.state.digests[i]!);
+    let changed: Map<number, bigint>;
+    try {
+      changed = known.size === 0 ? new Map() : await disk.changedChunks!(known, this.chunkSize, signal);
+    } catch (err) {
+      await this.checkpointAfterFailure(batch[0] ?? 0, err);
+      throw signal.aborted ? signal.reason : err;
+    }
+    const rest: number[] = [];
+    for (const i of batch) {
+      const digest = changed.get(i);
+      if (known.has(i) && digest === undefined) {
+        this.chunksSkipped++;
+        this.done += this.len(i);
+        setBit(this.state.done, i);
+        continue;
+      }
+      if (digest === ZERO_DIGEST) this.plan[i] = ChunkAction.Zero;
+      rest.push(i);
+    }
+    if (Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(rest[0] ?? batch[batch.length - 1]! + 1);
+    return rest;
+  }
+
+  /** Copies the listed chunks in order, keeping READ_AHEAD source reads in flight. */
+  private async copyList(todo: number[]): Promise<void> {
+    const { signal } = this.req;
     const reads = new Map<number, Promise<Uint8Array>>();
     let current = 0;
     try {

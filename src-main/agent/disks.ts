@@ -1,0 +1,153 @@
+/**
+ * The disks the agent has open: reads at offsets (source role), writes at offsets with fsync
+ * (sink role), and digest comparison at the source so unchanged chunks never cross the link.
+ */
+import { closeSync, constants, fstatSync, fsyncSync, openSync, read, readSync, writeSync, ftruncateSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { isAllZero, makeChunkDigest } from '../replication/digest-core.js';
+import { Codec, type CompareRequest, type ReadRequest, type WriteRequest } from '../replication/wire/messages.js';
+import type { Natives } from './native.js';
+
+interface OpenDisk {
+  fd: number;
+  path: string;
+  size: number;
+  writable: boolean;
+}
+
+/** Compressed output must save at least this share to be sent compressed (else raw: no decode cost). */
+const MIN_SAVING = 0.1;
+/** Bytes compressed to decide whether a chunk is worth compressing. */
+const SAMPLE = 128 * 1024;
+const readAsync = promisify(read);
+
+/** Size in bytes of a block device or a file. */
+export function deviceSize(fd: number, path: string): number {
+  const st = fstatSync(fd);
+  if (st.isFile()) return st.size;
+  const out = execFileSync('blockdev', ['--getsize64', path], { encoding: 'utf8' });
+  return Number(out.trim());
+}
+
+export class DiskTable {
+  private readonly open = new Map<number, OpenDisk>();
+  private next = 1;
+  private readonly digest: (data: Uint8Array) => bigint;
+
+  constructor(private readonly natives: Natives) {
+    this.digest = makeChunkDigest(natives.xxh64);
+  }
+
+  /** Opens a disk for reading (source) or writing (sink; a file is created and sized). */
+  openDisk(path: string, writable: boolean, size?: number): { handle: number; size: number } {
+    const fd = openSync(path, writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY);
+    let actual = deviceSize(fd, path);
+    if (writable && size !== undefined && actual < size && fstatSync(fd).isFile()) {
+      ftruncateSync(fd, size);
+      actual = size;
+    }
+    const handle = this.next++;
+    this.open.set(handle, { fd, path, size: actual, writable });
+    return { handle, size: actual };
+  }
+
+  close(handle: number): void {
+    const d = this.open.get(handle);
+    if (!d) return;
+    this.open.delete(handle);
+    closeSync(d.fd);
+  }
+
+  closeAll(): void {
+    for (const h of [...this.open.keys()]) this.close(h);
+  }
+
+  /** Reads off the event loop (libuv's pool), so the next read overlaps sending this one. */
+  async read(r: ReadRequest): Promise<{ codec: number; data: Buffer }> {
+    const d = this.get(r.handle);
+    if (r.offset + r.length > d.size) throw new Error(`read of ${r.length} bytes at ${r.offset} is past the end of ${d.path} (${d.size} bytes)`);
+    const data = Buffer.allocUnsafe(r.length);
+    let done = 0;
+    while (done < r.length) {
+      const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done);
+      if (bytesRead === 0) throw new Error(`${d.path} ended at ${r.offset + done} (removed or shrunk?)`);
+      done += bytesRead;
+    }
+    if (isAllZero(data)) return { codec: Codec.Zero, data: Buffer.alloc(0) };
+    if (r.zstd && this.natives.zstd && this.compressible(data)) {
+      const packed = this.natives.zstd(data);
+      if (packed.length <= data.length * (1 - MIN_SAVING)) return { codec: Codec.Zstd, data: packed };
+    }
+    return { codec: Codec.Raw, data };
+  }
+
+  /** Compresses a sample first: random data (encrypted, already compressed) is sent as is at once. */
+  private compressible(data: Buffer): boolean {
+    const sample = data.subarray(0, Math.min(data.length, SAMPLE));
+    return this.natives.zstd!(sample).length <= sample.length * (1 - MIN_SAVING);
+  }
+
+  /** Chunks whose digest differs from the one the target holds, with their current digest. */
+  compare(r: CompareRequest): Map<number, bigint> {
+    const d = this.get(r.handle);
+    const changed = new Map<number, bigint>();
+    const buf = Buffer.allocUnsafe(r.chunkSize);
+    for (const [index, known] of r.known) {
+      const offset = index * r.chunkSize;
+      const length = Math.max(0, Math.min(r.chunkSize, d.size - offset));
+      const data = this.readRaw(d, offset, length, buf);
+      const now = this.digest(data);
+      if (now !== known) changed.set(index, now);
+    }
+    return changed;
+  }
+
+  write(w: WriteRequest): void {
+    const d = this.get(w.handle);
+    if (!d.writable) throw new Error(`${d.path} is open read-only`);
+    const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.data;
+    let done = 0;
+    while (done < data.length) done += writeSync(d.fd, data, done, data.length - done, w.offset + done);
+  }
+
+  /** Makes the writes durable: a sink acknowledges a checkpoint only after this. */
+  flush(handle: number): void {
+    fsyncSync(this.get(handle).fd);
+  }
+
+  /** Digests of whole chunks as the disk holds them (sink role: verification). */
+  digests(handle: number, chunkSize: number, indexes: number[]): Map<number, bigint> {
+    const d = this.get(handle);
+    const buf = Buffer.allocUnsafe(chunkSize);
+    const out = new Map<number, bigint>();
+    for (const i of indexes) {
+      const length = Math.max(0, Math.min(chunkSize, d.size - i * chunkSize));
+      out.set(i, this.digest(this.readRaw(d, i * chunkSize, length, buf)));
+    }
+    return out;
+  }
+
+  private unzstd(data: Buffer): Buffer {
+    if (!this.natives.unzstd) throw new Error('zstd data received but this agent has no zstd');
+    return this.natives.unzstd(data, 16 * 1024 * 1024);
+  }
+
+  private readRaw(d: OpenDisk, offset: number, length: number, into?: Buffer): Buffer {
+    if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
+    const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(d.fd, buf, done, length - done, offset + done);
+      if (n === 0) throw new Error(`${d.path} ended at ${offset + done} (removed or shrunk?)`);
+      done += n;
+    }
+    return buf;
+  }
+
+  private get(handle: number): OpenDisk {
+    const d = this.open.get(handle);
+    if (!d) throw new Error(`no open disk with handle ${handle}`);
+    return d;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The Rehost agent: one program pushed to Linux hosts over SSH and run as `source` (inventory,
+ * checks, disk reads, digest comparison) or `sink` (writes at offsets, fsync, digests). It speaks
+ * the replication wire protocol on stdin/stdout; diagnostics go to stderr.
+ *   node agent.cjs --role source|sink
+ */
+import { dirname, resolve } from 'node:path';
+import { TokenBucket, type Throttle, UNLIMITED, mbpsToBytesPerSecond } from '../replication/throttle.js';
+import { decodeCompare, decodeJson, decodeRead, decodeWrite, encodeData, encodeDigestList, encodeJson, Msg, PROTOCOL_VERSION, type Hello } from '../replication/wire/messages.js';
+import type { Frame } from '../replication/wire/frame.js';
+import { WirePeer } from '../replication/wire/peer.js';
+import { environmentChecks } from './checks.js';
+import { DiskTable } from './disks.js';
+import { collectInventory } from './inventory.js';
+import { loadNatives } from './native.js';
+
+type Reply = { type: number; payload: Uint8Array | Uint8Array[] };
+
+const role = process.argv.includes('sink') ? 'sink' : 'source';
+const natives = loadNatives(dirname(resolve(process.argv[1] ?? '.')));
+const disks = new DiskTable(natives);
+const peer = new WirePeer(process.stdin, process.stdout);
+let throttle: Throttle = UNLIMITED;
+const never = new AbortController().signal;
+
+function call(op: string, args: Record<string, unknown>): unknown {
+  switch (op) {
+    case 'inventory': {
+      const inv = collectInventory((args.disks as string[] | undefined) ?? []);
+      return { inventory: inv, checks: environmentChecks(inv) };
+    }
+    case 'open':
+      return disks.openDisk(String(args.path), role === 'sink', typeof args.size === 'number' ? args.size : undefined);
+    case 'close':
+      disks.close(Number(args.handle));
+      return {};
+    case 'flush':
+      disks.flush(Number(args.handle));
+      return {};
+    case 'digests':
+      return Object.fromEntries([...disks.digests(Number(args.handle), Number(args.chunkSize), args.indexes as number[])].map(([k, v]) => [k, v.toString()]));
+    case 'limit': {
+      const mbps = Number(args.mbps);
+      throttle = mbps > 0 ? new TokenBucket(mbpsToBytesPerSecond(mbps)) : UNLIMITED;
+      return {};
+    }
+    case 'exit':
+      setImmediate(() => shutdown(0));
+      return {};
+    default:
+      throw new Error(`unknown operation ${op}`);
+  }
+}
+
+async function handle(frame: Frame): Promise<Reply> {
+  switch (frame.type) {
+    case Msg.Call: {
+      const { op, args } = decodeJson<{ op: string; args: Record<string, unknown> }>(frame.payload);
+      return { type: Msg.Result, payload: encodeJson(call(op, args ?? {}) ?? {}) };
+    }
+    case Msg.Read: {
+      const { codec, data } = await disks.read(decodeRead(frame.payload));
+      await throttle.take(data.length, never);
+      return { type: Msg.Data, payload: encodeData(codec, data) };
+    }
+    case Msg.Compare:
+      return { type: Msg.Changed, payload: encodeDigestList(disks.compare(decodeCompare(frame.payload))) };
+    case Msg.Write:
+      disks.write(decodeWrite(frame.payload));
+      return { type: Msg.Result, payload: encodeJson({}) };
+    default:
+      throw new Error(`unexpected message type ${frame.type}`);
+  }
+}
+
+function shutdown(code: number): void {
+  disks.closeAll();
+  process.exit(code);
+}
+
+peer.serve(handle);
+process.stdin.on('end', () => shutdown(0));
+process.stdout.on('error', () => shutdown(1));
+const hello: Hello = { version: PROTOCOL_VERSION, role, pid: process.pid, node: process.version, digest: natives.digest, codecs: natives.zstd ? ['zstd'] : [] };
+void peer.send(Msg.Hello, 0, encodeJson(hello));

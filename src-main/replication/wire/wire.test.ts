@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { encodeFrame, FrameReader } from './frame.js';
+import { decodeCompare, decodeDigestList, decodeRead, encodeCompare, encodeDigestList, encodeJson, encodeRead, Msg } from './messages.js';
+import { RemoteError, WirePeer } from './peer.js';
+
+test('frames survive being cut at every byte', () => {
+  const bytes = Buffer.concat([encodeFrame(Msg.Call, 7, Buffer.from('hello')), encodeFrame(Msg.Data, 8, Buffer.alloc(1000, 3))]);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const r = new FrameReader();
+    const frames = [...r.push(bytes.subarray(0, cut)), ...r.push(bytes.subarray(cut))];
+    assert.equal(frames.length, 2);
+    assert.deepEqual([frames[0]!.type, frames[0]!.id, frames[0]!.payload.toString()], [Msg.Call, 7, 'hello']);
+    assert.equal(frames[1]!.payload.length, 1000);
+  }
+  assert.throws(() => new FrameReader().push(Buffer.from([0xff, 0xff, 0xff, 0xff, 1])), /corrupt frame length/);
+});
+
+test('binary payloads round-trip', () => {
+  assert.deepEqual(decodeRead(encodeRead({ handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true })), { handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true });
+  const known = new Map([[0, 0n], [5, 0xffff_ffff_ffff_ffffn], [70_000, 12345678901234567n]]);
+  const c = decodeCompare(encodeCompare({ handle: 1, chunkSize: 4 << 20, known }));
+  assert.deepEqual([c.handle, c.chunkSize, [...c.known]], [1, 4 << 20, [...known]]);
+  assert.deepEqual([...decodeDigestList(encodeDigestList(known))], [...known]);
+});
+
+test('a peer matches answers to requests and fails pending ones when the channel closes', async () => {
+  const aToB = new PassThrough();
+  const bToA = new PassThrough();
+  const a = new WirePeer(bToA, aToB);
+  const b = new WirePeer(aToB, bToA);
+  b.serve(async (f) => {
+    if (f.type === Msg.Call && f.payload.toString().includes('boom')) throw new Error('it broke');
+    await new Promise((r) => setTimeout(r, f.payload.length % 7));
+    return { type: Msg.Result, payload: f.payload };
+  });
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => a.call<{ op: string; args: { i: number } }>('echo', { i })));
+  assert.deepEqual(answers.map((x) => x.args.i), Array.from({ length: 20 }, (_, i) => i));
+  await assert.rejects(a.call('boom'), (err: unknown) => err instanceof RemoteError && /it broke/.test(err.message));
+  const pending = a.request(Msg.Call, encodeJson({ op: 'never' }));
+  b.serve(() => new Promise(() => undefined));
+  bToA.end();
+  await assert.rejects(pending, /channel closed/);
+  await assert.rejects(a.call('after'), /channel closed/);
+});

@@ -1,0 +1,122 @@
+/**
+ * The SSH connection to a source host (ssh2): password or private key, the host key pinned as
+ * `SHA256:<base64>` (OpenSSH's fingerprint form), remote commands and SFTP uploads.
+ */
+import { createHash } from 'node:crypto';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import { RehostError } from '../../../src-shared/errors.js';
+import type { AgentConfig, AgentSecret } from './config.js';
+
+const READY_TIMEOUT_MS = 20_000;
+
+/** OpenSSH's fingerprint of a raw public key blob. */
+export function fingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+export interface SshConnection {
+  client: Client;
+  /** The server's host key fingerprint. */
+  identity: string;
+}
+
+function describe(config: AgentConfig): string {
+  return `${config.username}@${config.address}:${config.port}`;
+}
+
+/** Maps ssh2's errors onto clear, retryable reasons. */
+function connectError(config: AgentConfig, err: Error & { level?: string; code?: string }, mismatch: string | null): RehostError {
+  const where = describe(config);
+  if (mismatch !== null) return new RehostError('CONFLICT', mismatch, { field: 'config.host_key' });
+  if (err.level === 'client-authentication') return new RehostError('UNAUTHORIZED', `SSH login to ${where} was refused: wrong password or key`, { field: 'config.password' }, { cause: err });
+  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ETIMEDOUT' || err.level === 'client-timeout') {
+    return new RehostError('UNAVAILABLE', `cannot reach ${where}: ${err.code ?? err.message}`, { field: 'config.address' }, { cause: err });
+  }
+  return new RehostError('DRIVER', `SSH connection to ${where} failed: ${err.message}`, {}, { cause: err });
+}
+
+/** Connects; a `pinned` fingerprint that differs from the server's refuses the connection. */
+export function connectSsh(config: AgentConfig, secret: AgentSecret, pinned: string | null, signal: AbortSignal): Promise<SshConnection> {
+  signal.throwIfAborted();
+  const client = new Client();
+  let identity = '';
+  let mismatch: string | null = null;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      client.end();
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    client.once('ready', () => {
+      signal.removeEventListener('abort', onAbort);
+      client.on('error', () => undefined);
+      resolve({ client, identity });
+    });
+    client.once('error', (err) => {
+      signal.removeEventListener('abort', onAbort);
+      client.end();
+      reject(connectError(config, err, mismatch));
+    });
+    client.connect({
+      host: config.address,
+      port: config.port,
+      username: config.username,
+      ...(secret.password !== undefined ? { password: secret.password } : {}),
+      ...(secret.privateKey !== undefined ? { privateKey: secret.privateKey } : {}),
+      ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
+      readyTimeout: READY_TIMEOUT_MS,
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        identity = fingerprint(key);
+        if (pinned !== null && pinned !== identity) {
+          mismatch = `the SSH host key of ${config.address}:${config.port} changed: pinned ${pinned}, the server presented ${identity}. Refusing to connect; if the host was reinstalled, update host_key`;
+          return false;
+        }
+        return true;
+      },
+    });
+  });
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command and collects its output. */
+export function execText(client: Client, command: string, input?: Buffer): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err, stream) => {
+      if (err) return reject(err);
+      let stdout = '';
+      let stderr = '';
+      stream.on('data', (d: Buffer) => (stdout += d.toString()));
+      stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      stream.on('close', (code: number | null) => resolve({ code, stdout, stderr }));
+      if (input) stream.end(input);
+      else stream.end();
+    });
+  });
+}
+
+/** Starts a long-running command whose stdin/stdout carry a protocol. */
+export function execStream(client: Client, command: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+  });
+}
+
+export function openSftp(client: Client): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
+}
+
+export function upload(sftp: SFTPWrapper, local: string, remote: string, mode = 0o700): Promise<void> {
+  return new Promise((resolve, reject) => sftp.fastPut(local, remote, { mode }, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Quotes a string for a POSIX shell. */
+export function sh(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}

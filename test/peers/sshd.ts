@@ -1,0 +1,105 @@
+/**
+ * A real OpenSSH server on 127.0.0.1 for the agent tests (the recipe of
+ * test/peers/sshhost/ssh-testhost.sh, run in the foreground as a child we own): a generated host
+ * key, one authorized client key, password logins enabled so a wrong password is refused by sshd
+ * itself. Needs root (CI runs as root) and `openssh-server`.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export interface Sshd {
+  port: number;
+  /** The client's private key (OpenSSH format), authorized for root. */
+  privateKey: string;
+  /** The server's host key fingerprint, `SHA256:…` as OpenSSH prints it. */
+  hostKey: string;
+  stop(): Promise<void>;
+}
+
+export const SSHD = '/usr/sbin/sshd';
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function keygen(path: string, comment: string): void {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+}
+
+function fingerprintOf(pubFile: string): string {
+  const blob = Buffer.from(readFileSync(pubFile, 'utf8').split(' ')[1]!, 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+async function waitListening(port: number, proc: ChildProcess, log: () => string): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`sshd exited: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`sshd did not listen on ${port}: ${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts sshd in `dir` on a free loopback port. */
+export async function startSshd(dir: string): Promise<Sshd> {
+  mkdirSync(dir, { recursive: true });
+  mkdirSync('/run/sshd', { recursive: true });
+  keygen(join(dir, 'host_key'), 'rehost-testhost');
+  keygen(join(dir, 'client_key'), 'rehost-testclient');
+  copyFileSync(join(dir, 'client_key.pub'), join(dir, 'authorized_keys'));
+  chmodSync(join(dir, 'authorized_keys'), 0o600);
+  const port = await freePort();
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(dir, 'host_key')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication yes',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin yes',
+    'StrictModes no',
+    'UsePAM no',
+    'PrintMotd no',
+    'MaxStartups 64:30:128',
+    'MaxSessions 64',
+    'Subsystem sftp internal-sftp',
+    'LogLevel INFO',
+  ].join('\n');
+  writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
+  const proc = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  await waitListening(port, proc, () => log);
+  return {
+    port,
+    privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),
+    hostKey: fingerprintOf(join(dir, 'host_key.pub')),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

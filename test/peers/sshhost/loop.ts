@@ -1,0 +1,26 @@
+/** Loop devices for the agent tests: a disk image attached as /dev/loopN (needs root). */
+import { execFileSync } from 'node:child_process';
+
+/** Attaches `file` to the first free loop device and returns its path. */
+export function attachLoop(file: string): string {
+  return execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+}
+
+/** Detaches a loop device this test attached; a device already gone is fine. */
+export function detachLoop(device: string): void {
+  try {
+    execFileSync('losetup', ['-d', device], { stdio: 'ignore' });
+  } catch {
+    // Already detached.
+  }
+}
+
+/** True when this process may attach loop devices (root, and the kernel has them). */
+export function canUseLoop(): boolean {
+  try {
+    execFileSync('losetup', ['-f'], { stdio: 'ignore' });
+    return process.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+}
