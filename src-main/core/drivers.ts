@@ -61,6 +61,13 @@ export interface SourceDisk {
   read(offset: number, length: number, signal: AbortSignal): Promise<Uint8Array>;
   /** The marker to store after this sync completes (CBT changeId), or null. */
   marker(): string | null;
+  /**
+   * Optional capability: compares chunks where the data lives (the agent on the source host), so
+   * unchanged chunks are never read across the link. `known` maps chunk indexes (of `chunkSize`
+   * bytes) to the digest the target holds (replication's xxh64 rule: 0 = all zeros, all-ones =
+   * unknown); resolves with the chunks whose current digest differs, and that digest.
+   */
+  changedChunks?(known: ReadonlyMap<number, bigint>, chunkSize: number, signal: AbortSignal): Promise<Map<number, bigint>>;
 }
 
 export interface SourceDriver {
@@ -150,6 +157,12 @@ export interface TargetSnapshots {
 }
 
 export interface TargetMachines {
+  /**
+   * Optional: refuses a boot request before its job starts (unknown or too small flavor, bad
+   * boot option) by throwing a 4xx RehostError, so the caller gets the answer at once.
+   */
+  check?(host: Host, volumes: Volume[], options: Record<string, unknown>): Promise<void>;
+  /** Boots from `request.snapshot`; resolves once the machine is verified up (it keeps running). */
   boot(host: Host, volumes: Volume[], request: BootRequest): Promise<BootResult>;
   /** The last part of the booted machine's serial console, when the target captures it. */
   console(host: Host): Promise<string | null>;

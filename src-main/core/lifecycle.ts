@@ -1,14 +1,18 @@
 /**
  * Boot (seed §4.5) and cleanup (§4.6). Cleanup removes what the target holds for the host, then
  * unregisters it (clean_doing → clean_done → host_unregister_doing → host_unregister_done), since
- * the seed's cleanup also clears the registration.
+ * the seed's cleanup also clears the registration. A test boot (`volume_snapshot`) boots the chosen
+ * snapshot; a cutover (`volume_backup`) runs a final incremental sync with a snapshot first and
+ * boots that. Snapshots beyond the host's quota are deleted after each new one (`enforceQuota`).
  */
 import { RehostError, errors } from '../../src-shared/errors.js';
 import type { EngineCore } from './engine-core.js';
 import type { HostService } from './hosts.js';
 import type { Host } from './model.js';
 import { BOOT_MACHINE, assertTransition } from './state-machines.js';
-import { canBoot } from './drivers.js';
+import { canBoot, hasSnapshots } from './drivers.js';
+import type { SyncService } from './sync.js';
+import type { LicenseService } from './licenses.js';
 
 export interface BootOptions {
   backupType: 'volume_snapshot' | 'volume_backup';
@@ -22,6 +26,8 @@ export class LifecycleService {
   constructor(
     private readonly core: EngineCore,
     private readonly hosts: HostService,
+    private readonly sync: SyncService,
+    private readonly licenses: LicenseService,
   ) {}
 
   async clean(ids: string[], force: boolean): Promise<void> {
@@ -69,6 +75,7 @@ export class LifecycleService {
             }
             for (const snapshot of this.core.store.snapshots.listByHost(host.id)) this.core.store.snapshots.delete(snapshot.id);
             const current = this.hosts.get(host.id);
+            this.licenses.release(current);
             this.hosts.setStatus(host.id, 'host_unregister_done', {
               bootStatus: 'not_boot',
               step: '1',
@@ -109,7 +116,7 @@ export class LifecycleService {
   }
 
   async boot(id: string, boot: BootOptions): Promise<void> {
-    const { store, pool } = this.core;
+    const { store } = this.core;
     const host = this.hosts.get(id);
     if (host.status !== 'sync_snapshot_done' || host.step !== '4') {
       throw errors.conflict(`host ${host.name} cannot boot: it is ${host.status} in step ${host.step}; sync with a snapshot and move it to the boot list (next_step) first`, {
@@ -122,36 +129,35 @@ export class LifecycleService {
     if (snapshot.status !== 'create_done') {
       throw errors.conflict(`snapshot ${snapshot.name} is ${snapshot.status}; only a create_done snapshot can boot`, { field: 'boot.snapshot_id' });
     }
-    const target = store.targets.get(host.targetId ?? '');
-    if (!target) throw errors.notFound('target', host.targetId ?? '(none)', 'storage_id');
-    const driver = await pool.target(target);
-    if (!canBoot(driver)) {
-      throw new RehostError('UNPROCESSABLE', `${target.cloudType} target ${target.name} cannot boot machines in this build`, { field: 'boot' });
-    }
+    const driver = await this.bootDriver(host);
+    await driver.machines.check?.(host, store.volumes.listByHost(id), boot.options);
     this.hosts.save({ ...host, bootStatus: 'boot_doing', failedJobId: null });
+    const cutover = boot.backupType === 'volume_backup';
     await this.core.jobs.start(
       {
         type: 'Boot',
         ownerId: id,
         ownerKind: 'host',
         ownerName: host.name,
-        description: boot.backupType === 'volume_backup' ? 'Cutover: boot the migrated host' : 'Test boot from a snapshot',
-        steps: ['Boot instance'],
+        description: cutover ? 'Cutover: final sync, then boot the migrated host' : 'Test boot from a snapshot',
+        steps: cutover ? ['Final sync', 'Boot instance'] : ['Boot instance'],
         params: { backup_type: boot.backupType, snapshot_id: boot.snapshotId },
       },
       {
         run: async (ctx) => {
+          let from = snapshot;
+          if (cutover) {
+            // The cutover boots what the source holds now: a last incremental sync and its snapshot.
+            from = await ctx.step('Final sync', () => this.sync.runAndWait(id, ctx.signal));
+            ctx.note('Final sync', `snapshot ${from.name}`);
+            ctx.job.params = { ...ctx.job.params, snapshot_id: from.id };
+          }
           const result = await ctx.step('Boot instance', () =>
-            driver.machines.boot(this.hosts.get(id), store.volumes.listByHost(id), {
-              backupType: boot.backupType,
-              snapshot,
-              options: boot.options,
-              signal: ctx.signal,
-            }),
+            driver.machines.boot(this.hosts.get(id), store.volumes.listByHost(id), { backupType: boot.backupType, snapshot: from, options: boot.options, signal: ctx.signal }),
           );
           ctx.note('Boot instance', result.detail);
           const current = this.hosts.get(id);
-          this.hosts.save({ ...current, bootStatus: 'boot_done', cloudInstanceId: result.instanceId, lastProjectName: boot.projectName ?? current.lastProjectName });
+          this.hosts.save({ ...current, bootStatus: 'boot_done', cloudInstanceId: result.instanceId, lastProjectName: boot.projectName ?? current.lastProjectName, description: null });
           await store.persist();
           return result.detail;
         },
@@ -162,5 +168,56 @@ export class LifecycleService {
       },
     );
     await store.persist();
+  }
+
+  /** The serial console of the host's last machine (GET /hosts/:id/console), or null when none was captured. */
+  async console(id: string): Promise<string | null> {
+    const host = this.hosts.get(id);
+    if (host.targetId === null) return null;
+    const target = this.core.store.targets.get(host.targetId);
+    if (!target) return null;
+    const driver = await this.core.pool.target(target);
+    return canBoot(driver) ? driver.machines.console(host) : null;
+  }
+
+  /**
+   * Keeps the newest `sync_strategy.snapshot_quota` create_done snapshots and deletes the older
+   * ones, except the snapshot a running or finished test boot uses (its overlay reads from it).
+   */
+  async enforceQuota(hostId: string): Promise<void> {
+    const { store, pool, log } = this.core;
+    const host = store.hosts.get(hostId);
+    const target = host?.targetId ? store.targets.get(host.targetId) : null;
+    if (!host || !target) return;
+    const newestFirst = store.snapshots.listByHost(hostId).filter((s) => s.status === 'create_done').sort((a, b) => b.createdAt - a.createdAt);
+    const inUse = this.snapshotInUse(host);
+    const doomed = newestFirst.slice(host.syncStrategy.quota).filter((s) => s.id !== inUse);
+    if (doomed.length === 0) return;
+    const driver = await pool.target(target);
+    for (const snapshot of doomed) {
+      if (snapshot.ref !== null && hasSnapshots(driver)) await driver.snapshots.remove(snapshot.ref, AbortSignal.timeout(600_000));
+      store.snapshots.delete(snapshot.id);
+      this.core.events.emit('snapshot', snapshot.id, { host_id: hostId, status: 'deleted' });
+      log.info({ host: hostId, snapshot: snapshot.name }, 'snapshot beyond the quota deleted');
+    }
+    await store.persist();
+  }
+
+  /** The snapshot a test boot of the host is running from (booting, or booted and still up). */
+  private snapshotInUse(host: Host): string | null {
+    if (host.bootStatus !== 'boot_doing' && host.bootStatus !== 'boot_done') return null;
+    const last = this.core.store.jobs.query({ ownerId: host.id, jobType: 'Boot', page: 1, pageSize: 1 }).items[0];
+    if (!last || last.params.backup_type !== 'volume_snapshot') return null;
+    return typeof last.params.snapshot_id === 'string' ? last.params.snapshot_id : null;
+  }
+
+  private async bootDriver(host: Host) {
+    const target = this.core.store.targets.get(host.targetId ?? '');
+    if (!target) throw errors.notFound('target', host.targetId ?? '(none)', 'storage_id');
+    const driver = await this.core.pool.target(target);
+    if (!canBoot(driver)) {
+      throw new RehostError('UNPROCESSABLE', `${target.cloudType} target ${target.name} cannot boot machines in this build`, { field: 'boot' });
+    }
+    return driver;
   }
 }

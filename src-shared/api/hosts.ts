@@ -68,6 +68,8 @@ export const BootParams = Type.Object(
     flavor_name: optStr,
     flavor_ram: optStr,
     flavor_vcpus: optStr,
+    boot_timeout_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 86_400, description: 'Extension: how long boot verification waits for the login prompt or marker (default 600)' })),
+    boot_marker: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Extension: a regular expression on the serial console that means booted (default: a login prompt or MIGRATION-BOOT-OK)' })),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,10 @@
  *
  *   <root>/<host id>/disk-<index>.raw                  one sparse raw file per source disk
  *   <root>/<host id>/snapshots/<name>/disk-<index>.raw  point-in-time copies
+ *   <root>/<host id>/boot/<instance>/disk-<index>.qcow2  test-boot overlays on a snapshot (throwaway)
+ *   <root>/<host id>/machines/<instance>.json|.console.log|.qemu.log  running VMs: pid, console
+ *   <root>/migrated/<host id>-<stamp>/disk-<index>.raw  cutover copies: outside the host folder, so
+ *                                                      cleanup (which removes the host folder) keeps them
  */
 import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
@@ -45,6 +49,23 @@ export class Layout {
       throw new RehostError('VALIDATION', `snapshot name ${JSON.stringify(name)} is not a plain name`, { field: 'snapshot.name', hostId });
     }
     return join(this.hostDir(hostId), 'snapshots', name);
+  }
+
+  /** Test-boot overlays of one machine. */
+  bootDir(hostId: string, instanceId: string): string {
+    if (!UUID.test(instanceId)) throw new RehostError('VALIDATION', `instance id ${JSON.stringify(instanceId)} is not a UUID`, { hostId });
+    return join(this.hostDir(hostId), 'boot', instanceId);
+  }
+
+  /** Pid files and consoles of the host's machines. */
+  machinesDir(hostId: string): string {
+    return join(this.hostDir(hostId), 'machines');
+  }
+
+  /** A cutover copy: kept by cleanup, since the migrated server runs from it. */
+  migratedDir(hostId: string, stamp: string): string {
+    if (!/^\d{8}T\d{6}Z?$/.test(stamp)) throw new RehostError('VALIDATION', `stamp ${JSON.stringify(stamp)} is not a UTC timestamp`, { hostId });
+    return join(this.root, 'migrated', `${this.hostDir(hostId).slice(this.root.length + 1)}-${stamp}`);
   }
 
   /** True when `path` lies strictly inside `dir` (after resolving `..`). */

@@ -1,6 +1,6 @@
 /**
  * The Local target: migrated disks become sparse raw files in a folder on this machine. It keeps
- * snapshots (file copies) but cannot boot machines yet, so `machines` stays undefined.
+ * snapshots (file copies) and boots them under QEMU (`machines`, see machines.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { FileSink } from './file-sink.js';
 import { Layout } from './layout.js';
 import { isLocalResource, LOCAL_RESOURCES, presets } from './presets.js';
+import { LocalMachines } from './machines.js';
 import { createSnapshots } from './snapshots.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
@@ -36,6 +37,7 @@ export class LocalTarget implements TargetDriver {
   readonly cloudType = 'Local' as const;
   readonly capabilities: TargetCapabilities = { resources: LOCAL_RESOURCES };
   readonly snapshots: TargetSnapshots;
+  readonly machines: LocalMachines;
   private readonly layout: Layout;
   private readonly sinks = new Set<DiskSink>();
 
@@ -45,6 +47,7 @@ export class LocalTarget implements TargetDriver {
   ) {
     this.layout = new Layout(root);
     this.snapshots = createSnapshots(this.layout, deps.log);
+    this.machines = new LocalMachines(this.layout, deps.log);
   }
 
   /** Creates the folder when missing and proves it writable with a probe file (as root, access() always says yes). */
@@ -141,7 +144,8 @@ export class LocalTarget implements TargetDriver {
   }
 
   /**
-   * Removes `<root>/<host id>` and nothing else. Refs outside it are not followed. A missing root
+   * Stops the host's machines, then removes `<root>/<host id>` and nothing else: cutover copies in
+   * `<root>/migrated/` stay (the migrated server runs from them; `start.sh` there restarts it). Refs outside it are not followed. A missing root
    * without `force` is an error: it more likely means an unmounted drive than nothing to clean.
    */
   async cleanup(host: Host, volumes: Volume[], snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
@@ -155,6 +159,7 @@ export class LocalTarget implements TargetDriver {
       if (force) return;
       throw new RehostError('CONFLICT', `config.path: ${this.layout.root} is not there (an unmounted drive?); clean with force to drop the records anyway`, { field: 'config.path', hostId: host.id });
     }
+    await this.machines.stopAll(host);
     const refs = [...volumes.map((v) => v.ref), ...snapshots.map((s) => s.ref).filter((r): r is string => r !== null)];
     for (const ref of refs) {
       if (!Layout.isInside(dir, ref)) this.deps.log.warn({ host: host.id, ref }, 'ref outside the host folder left alone');

@@ -11,6 +11,7 @@ export const LOCAL_RESOURCES = ['flavors', 'networks', 'availability_zones'] as 
 export type LocalResourceKind = (typeof LOCAL_RESOURCES)[number];
 
 const FLAVORS = [
+  { id: 'local.tiny', name: 'tiny', vcpus: 1, ram_mib: 512, disk_gib: 1 },
   { id: 'local.small', name: 'small', vcpus: 1, ram_mib: 1024, disk_gib: 20 },
   { id: 'local.medium', name: 'medium', vcpus: 2, ram_mib: 4096, disk_gib: 40 },
   { id: 'local.large', name: 'large', vcpus: 4, ram_mib: 8192, disk_gib: 80 },

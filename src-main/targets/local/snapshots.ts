@@ -18,7 +18,7 @@ import type { Layout } from './layout.js';
 const run = promisify(execFile);
 
 /** Copies one file keeping holes; GNU cp where it exists, a clone-or-copy elsewhere (macOS APFS clones). */
-async function copySparse(src: string, dst: string, signal: AbortSignal): Promise<void> {
+export async function copySparse(src: string, dst: string, signal: AbortSignal): Promise<void> {
   if (process.platform === 'linux') {
     await run('cp', ['--reflink=auto', '--sparse=always', '--', src, dst], { signal });
     return;

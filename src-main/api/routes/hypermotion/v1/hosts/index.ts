@@ -96,6 +96,26 @@ async function queryRoutes(app: App, engine: Engine): Promise<void> {
 
 }
 
+async function consoleRoutes(app: App, engine: Engine): Promise<void> {
+  app.get(
+    '/hosts/:id/console',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: "The last 256 KiB of the booted machine's serial console (text)",
+        params: IdParams,
+        produces: ['text/plain'],
+        response: { 200: Type.String(), ...ErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const text = await engine.lifecycle.console(request.params.id);
+      if (text === null) throw errors.notFound('console of host', request.params.id, 'id');
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
+  );
+}
+
 async function settingRoutes(app: App, engine: Engine): Promise<void> {
   app.put(
     '/hosts/target_platform',
@@ -123,6 +143,7 @@ async function settingRoutes(app: App, engine: Engine): Promise<void> {
 export default async function hostRoutes(app: App, { engine }: RouteOptions): Promise<void> {
   await actionRoutes(app, engine);
   await queryRoutes(app, engine);
+  await consoleRoutes(app, engine);
   await settingRoutes(app, engine);
 }
 

@@ -1,0 +1,122 @@
+/**
+ * The KVM target: a Linux host with QEMU reached over SSH. Volumes are sparse raw files under
+ * `config.path` on that host, written over SFTP; snapshots are `cp --reflink=auto --sparse=always`
+ * copies made there; machines run under the host's own QEMU (machines.ts).
+ *
+ *   <path>/<host id>/disk-<n>.raw, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
+ *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup
+ */
+import { posix } from 'node:path';
+import { RehostError } from '../../../src-shared/errors.js';
+import type { ResourceKind } from '../../../src-shared/states.js';
+import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
+import type { Host, Snapshot, Volume } from '../../core/model.js';
+import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
+import { KvmMachines } from './machines.js';
+import { SftpSink } from './sftp-sink.js';
+import { KvmSsh, sh } from './ssh.js';
+
+type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
+
+export class KvmTarget implements TargetDriver {
+  readonly cloudType = 'KVM' as const;
+  readonly capabilities: TargetCapabilities = { resources: RESOURCES };
+  readonly snapshots: TargetSnapshots;
+  readonly machines: KvmMachines;
+  private readonly sinks = new Set<DiskSink>();
+
+  constructor(
+    private readonly deps: DriverDeps,
+    private readonly ssh: KvmSsh,
+    private readonly layout: KvmLayout,
+  ) {
+    this.machines = new KvmMachines(ssh, layout, deps.log);
+    this.snapshots = {
+      create: (host, volumes, name, signal) => this.createSnapshot(host, volumes, name, signal),
+      remove: async (ref, signal) => {
+        await this.ssh.exec(`rm -rf -- ${sh(this.layout.assertSnapshotRef(ref))}`, signal);
+      },
+    };
+  }
+
+  async verify(signal: AbortSignal): Promise<TargetInventory> {
+    const root = sh(this.layout.root);
+    const out = await this.ssh.exec(`mkdir -p ${root} && touch ${root}/.rehost-probe && rm -f ${root}/.rehost-probe && df -PB1 ${root} | tail -1`, signal);
+    const [, total = '0', used = '0'] = out.trim().split(/\s+/);
+    const totalBytes = Number(total);
+    const usedBytes = Number(used);
+    return {
+      displayName: `KVM_${this.ssh.where}`,
+      address: this.ssh.where,
+      totalBytes,
+      usedBytes,
+      pools: [{ id: 'default', name: 'KVM_Pool', protocol: 'ssh', totalBytes, usedBytes, status: 'available' }],
+    };
+  }
+
+  async listResources(kind: ResourceKind, signal: AbortSignal): Promise<Record<string, unknown>[]> {
+    signal.throwIfAborted();
+    if (kind === 'flavors') return KVM_FLAVORS.map((f) => ({ ...f }));
+    if (kind === 'networks') return [{ id: 'user-nat', name: 'User-mode NAT' }];
+    if (kind === 'availability_zones') return [{ id: 'kvm', name: 'kvm' }];
+    throw new RehostError('UNPROCESSABLE', `KVM targets have no ${kind}; they offer ${RESOURCES.join(', ')}`, { field: 'kind' });
+  }
+
+  /** Creates missing volume files (sparse), grows grown disks, refuses shrunk ones. */
+  async prepareVolumes(host: Host, signal: AbortSignal): Promise<PreparedVolume[]> {
+    const script = host.disks
+      .map((d) => {
+        const p = sh(this.layout.volume(host.id, d.index));
+        return `if [ -e ${p} ]; then s=$(stat -c %s ${p}); [ "$s" -le ${d.sizeBytes} ] || { echo "volume ${d.index} holds $s bytes, more than the source disk" >&2; exit 3; }; fi; truncate -s ${d.sizeBytes} ${p}`;
+      })
+      .join(' && ');
+    await this.ssh.exec(`mkdir -p ${sh(this.layout.hostDir(host.id))} && ${script}`, signal);
+    return host.disks.map((d) => ({
+      hostId: host.id,
+      targetId: host.targetId ?? '',
+      diskIndex: d.index,
+      name: `sync_vol_${host.name}_${d.index}`,
+      sizeBytes: d.sizeBytes,
+      status: 'in-use' as const,
+      ref: this.layout.volume(host.id, d.index),
+    }));
+  }
+
+  async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
+    signal.throwIfAborted();
+    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref));
+    this.sinks.add(sink);
+    return sink;
+  }
+
+  /** Stops the host's machines and removes `<path>/<host>`; cutover copies in `<path>/migrated/` stay. */
+  async cleanup(host: Host, _volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
+    try {
+      await this.machines.stopAll(host, signal);
+      await this.ssh.exec(`rm -rf -- ${sh(this.layout.hostDir(host.id))}`, signal);
+    } catch (err) {
+      if (!force) throw err;
+      this.deps.log.warn({ host: host.id, err: String(err) }, 'forced cleanup went on past an error');
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sinks].map((s) => s.close().catch(() => undefined)));
+    this.sinks.clear();
+    await this.ssh.close();
+  }
+
+  private async createSnapshot(host: Host, volumes: Volume[], name: string, signal: AbortSignal): Promise<{ ref: string; sizeBytes: number }> {
+    const dir = this.layout.snapshot(host.id, name);
+    const partial = `${dir}.partial`;
+    const copies = [...volumes]
+      .sort((a, b) => a.diskIndex - b.diskIndex)
+      .map((v) => `cp --reflink=auto --sparse=always -- ${sh(this.layout.assertVolumeRef(v.ref))} ${sh(posix.join(partial, `disk-${v.diskIndex}.raw`))}`)
+      .join(' && ');
+    const out = await this.ssh.exec(
+      `[ ! -e ${sh(dir)} ] || { echo "snapshot ${name} exists" >&2; exit 3; }; rm -rf ${sh(partial)} && mkdir -p ${sh(partial)} && ${copies} && sync -f ${sh(partial)} && mv ${sh(partial)} ${sh(dir)} && du -sB1 ${sh(dir)} | cut -f1`,
+      signal,
+    );
+    return { ref: dir, sizeBytes: Number(out.trim()) || 0 };
+  }
+}

@@ -1,0 +1,51 @@
+/** Paths on the KVM host under `config.path`, and the presets it offers. */
+import { posix } from 'node:path';
+import { RehostError } from '../../../src-shared/errors.js';
+import type { ResourceKind } from '../../../src-shared/states.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Presets like the Local target's: a KVM host has no flavor catalogue of its own. */
+export const KVM_FLAVORS = [
+  { id: 'kvm.tiny', name: 'tiny', vcpus: 1, ram_mib: 512, disk_gib: 1 },
+  { id: 'kvm.small', name: 'small', vcpus: 1, ram_mib: 1024, disk_gib: 20 },
+  { id: 'kvm.medium', name: 'medium', vcpus: 2, ram_mib: 4096, disk_gib: 40 },
+  { id: 'kvm.large', name: 'large', vcpus: 4, ram_mib: 8192, disk_gib: 80 },
+];
+export const RESOURCES = ['flavors', 'networks', 'availability_zones'] as const satisfies readonly ResourceKind[];
+
+
+/** Remote paths, each checked before use. */
+export class KvmLayout {
+  constructor(readonly root: string) {
+    if (!posix.isAbsolute(root) || root.split('/').includes('..')) throw new RehostError('VALIDATION', `config.path: ${root} must be an absolute folder path`, { field: 'config.path' });
+  }
+  hostDir(hostId: string): string {
+    if (!UUID.test(hostId)) throw new RehostError('VALIDATION', `host id ${JSON.stringify(hostId)} is not a UUID`, { hostId });
+    return posix.join(this.root, hostId);
+  }
+  volume(hostId: string, index: number): string {
+    return posix.join(this.hostDir(hostId), `disk-${index}.raw`);
+  }
+  snapshot(hostId: string, name: string): string {
+    if (!NAME.test(name)) throw new RehostError('VALIDATION', `snapshot name ${JSON.stringify(name)} is not a plain name`, { hostId });
+    return posix.join(this.hostDir(hostId), 'snapshots', name);
+  }
+  /** A ref from the database must be a snapshot folder of this root. */
+  assertSnapshotRef(ref: string): string {
+    const parts = posix.relative(this.root, posix.normalize(ref)).split('/');
+    if (parts.length !== 3 || !UUID.test(parts[0]!) || parts[1] !== 'snapshots' || !NAME.test(parts[2]!)) {
+      throw new RehostError('VALIDATION', `snapshot ${ref} is not a snapshot folder of this KVM target (${this.root})`, { field: 'snapshot.ref' });
+    }
+    return posix.normalize(ref);
+  }
+  assertVolumeRef(ref: string): string {
+    const parts = posix.relative(this.root, posix.normalize(ref)).split('/');
+    if (parts.length !== 2 || !UUID.test(parts[0]!) || !/^disk-\d+\.raw$/.test(parts[1]!)) {
+      throw new RehostError('VALIDATION', `volume ${ref} is not a disk file of this KVM target (${this.root})`, { field: 'volume.ref' });
+    }
+    return posix.normalize(ref);
+  }
+}
+

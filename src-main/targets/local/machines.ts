@@ -1,0 +1,229 @@
+/**
+ * The `machines` capability of the Local target: boots a snapshot under QEMU on this machine.
+ *
+ * - test boot (`volume_snapshot`): a qcow2 overlay per disk over the snapshot's raw files, in
+ *   `<host>/boot/<instance>/`; the snapshot itself is never written.
+ * - cutover (`volume_backup`): a full sparse/reflink copy per disk in `<root>/migrated/<host>-<stamp>/`,
+ *   independent of every snapshot and volume, and outside the host folder so cleanup keeps it.
+ *
+ * A new test boot stops the host's previous test machine; a cutover stops every machine of the
+ * host, but a later test boot leaves a cutover machine (the migrated server) running. Each machine has a record
+ * `<host>/machines/<instance>.json` (pid, console path), so a restarted engine can still stop it.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RehostError } from '../../../src-shared/errors.js';
+import type { BootRequest, BootResult, TargetMachines } from '../../core/drivers.js';
+import type { Host, Volume } from '../../core/model.js';
+import type { Logger } from '../../core/ports.js';
+import { watchConsole, readTail } from './console.js';
+import type { Layout } from './layout.js';
+import { presets } from './presets.js';
+import { checkQemu, chooseAccel, createOverlay, qemuArgs, qemuBinary, startVm } from './qemu.js';
+import { copySparse } from './snapshots.js';
+
+const GiB = 1024 ** 3;
+const DEFAULT_TIMEOUT_S = 600;
+/** A login prompt, or the marker the migration fixtures print. */
+const DEFAULT_MARKER = String.raw`MIGRATION-BOOT-OK|\blogin:\s*$`;
+const FAIL_PATTERN = /MIGRATION-BOOT-FAIL|Kernel panic|No bootable device|Boot failed|Gave up waiting for root/;
+
+interface MachineRecord {
+  instanceId: string;
+  pid: number;
+  kind: 'test' | 'cutover';
+  snapshotRef: string;
+  /** Overlays (test) or the migrated copy (cutover). */
+  dir: string;
+  consolePath: string;
+  startedAt: number;
+}
+
+interface Flavor {
+  id: string;
+  vcpus: number;
+  ram_mib: number;
+  disk_gib: number;
+}
+
+/** Local machines for the target rooted at `layout.root`. */
+export class LocalMachines implements TargetMachines {
+  constructor(
+    private readonly layout: Layout,
+    private readonly log: Logger,
+  ) {}
+
+  async check(host: Host, volumes: Volume[], options: Record<string, unknown>): Promise<void> {
+    this.flavor(host, volumes, options);
+    this.markerPattern(options);
+    this.timeoutMs(options);
+  }
+
+  async boot(host: Host, volumes: Volume[], request: BootRequest): Promise<BootResult> {
+    const { options, signal } = request;
+    const flavor = this.flavor(host, volumes, options);
+    const marker = this.markerPattern(options);
+    const binary = qemuBinary();
+    const version = await checkQemu(binary, signal);
+    const snapshotRef = this.layout.assertSnapshotRef(request.snapshot.ref ?? '');
+    const kind = request.backupType === 'volume_backup' ? 'cutover' : 'test';
+    await this.stopAll(host, kind === 'test' ? 'test' : 'all');
+    const instanceId = randomUUID();
+    const dir = kind === 'test' ? this.layout.bootDir(host.id, instanceId) : this.layout.migratedDir(host.id, stamp(Date.now()));
+    const disks = await this.prepareDisks(kind, snapshotRef, dir, volumes, signal);
+    const machines = this.layout.machinesDir(host.id);
+    await mkdir(machines, { recursive: true });
+    const consolePath = join(machines, `${instanceId}.console.log`);
+    await writeFile(consolePath, '');
+    const accel = await chooseAccel(binary);
+    const args = qemuArgs({ instanceId, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath });
+    if (kind === 'cutover') await writeStartScript(dir, binary, args);
+    const started = Date.now();
+    const vm = await startVm(binary, args, join(machines, `${instanceId}.qemu.log`));
+    const record: MachineRecord = { instanceId, pid: vm.pid, kind, snapshotRef, dir, consolePath, startedAt: started };
+    await writeFile(join(machines, `${instanceId}.json`), JSON.stringify(record));
+    this.log.info({ host: host.id, instanceId, pid: vm.pid, kind, accel }, 'machine started');
+    try {
+      const line = await watchConsole({ consolePath, marker, fail: FAIL_PATTERN, exited: vm.exited, timeoutMs: this.timeoutMs(options), signal, ...(request.onConsole ? { onText: request.onConsole } : {}) });
+      const where = kind === 'cutover' ? `; disks kept in ${dir}` : '';
+      return { instanceId, detail: `${kind === 'cutover' ? 'cutover' : 'test boot'} under ${version} (${accel}, ${flavor.id}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${line}${where}` };
+    } catch (err) {
+      await this.stop(host.id, record);
+      if (kind === 'cutover') await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** The newest console file of the host, also after a failed boot (its machine record is gone then). */
+  async console(host: Host): Promise<string | null> {
+    const dir = this.layout.machinesDir(host.id);
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.console.log'));
+    const dated = await Promise.all(names.map(async (n) => ({ path: join(dir, n), at: (await stat(join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
+    const latest = dated.sort((a, b) => b.at - a.at)[0];
+    return latest ? readTail(latest.path, 256 * 1024) : null;
+  }
+
+  /** Stops the host's machines: all of them (cleanup, cutover) or only test boots. */
+  async stopAll(host: Host, which: 'all' | 'test' = 'all'): Promise<void> {
+    for (const record of await this.records(host.id)) {
+      if (which === 'all' || record.kind === 'test') await this.stop(host.id, record);
+    }
+  }
+
+  private async stop(hostId: string, record: MachineRecord): Promise<void> {
+    await killVm(record);
+    await rm(join(this.layout.machinesDir(hostId), `${record.instanceId}.json`), { force: true });
+    if (record.kind === 'test') await rm(record.dir, { recursive: true, force: true });
+    this.log.info({ host: hostId, instanceId: record.instanceId }, 'machine stopped');
+  }
+
+  private async records(hostId: string): Promise<MachineRecord[]> {
+    const dir = this.layout.machinesDir(hostId);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const out: MachineRecord[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        out.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as MachineRecord);
+      } catch {
+        this.log.warn({ host: hostId, file: name }, 'unreadable machine record skipped');
+      }
+    }
+    return out;
+  }
+
+  private async prepareDisks(kind: 'test' | 'cutover', snapshotDir: string, dir: string, volumes: Volume[], signal: AbortSignal) {
+    await mkdir(dir, { recursive: true });
+    const ordered = [...volumes].sort((a, b) => a.diskIndex - b.diskIndex);
+    const disks: { path: string; format: 'raw' | 'qcow2' }[] = [];
+    for (const v of ordered) {
+      const backing = join(snapshotDir, `disk-${v.diskIndex}.raw`);
+      if (kind === 'test') {
+        const overlay = join(dir, `disk-${v.diskIndex}.qcow2`);
+        await createOverlay(backing, overlay, signal);
+        disks.push({ path: overlay, format: 'qcow2' });
+      } else {
+        const copy = join(dir, `disk-${v.diskIndex}.raw`);
+        await copySparse(backing, copy, signal);
+        disks.push({ path: copy, format: 'raw' });
+      }
+    }
+    return disks;
+  }
+
+  /** The flavor asked for (default: the smallest that fits the disks); refuses one too small. */
+  private flavor(host: Host, volumes: Volume[], options: Record<string, unknown>): Flavor {
+    const flavors = presets('flavors') as unknown as Flavor[];
+    const diskBytes = volumes.reduce((n, v) => n + v.sizeBytes, 0);
+    const wanted = typeof options.flavor_id === 'string' && options.flavor_id !== '' ? options.flavor_id : null;
+    if (wanted === null) {
+      const fits = flavors.filter((f) => f.disk_gib * GiB >= diskBytes).sort((a, b) => a.ram_mib - b.ram_mib);
+      if (!fits[0]) throw new RehostError('VALIDATION', `no Local flavor holds ${(diskBytes / GiB).toFixed(1)} GiB of disks`, { field: 'boot.flavor_id', hostId: host.id });
+      return fits[0];
+    }
+    const flavor = flavors.find((f) => f.id === wanted || (f as unknown as { name: string }).name === wanted);
+    if (!flavor) throw new RehostError('VALIDATION', `flavor ${wanted} is not a Local flavor (${flavors.map((f) => f.id).join(', ')})`, { field: 'boot.flavor_id', hostId: host.id });
+    if (flavor.disk_gib * GiB < diskBytes) {
+      throw new RehostError('VALIDATION', `flavor ${flavor.id} (${flavor.disk_gib} GiB) is too small for the host's ${(diskBytes / GiB).toFixed(2)} GiB of disks`, { field: 'boot.flavor_id', hostId: host.id });
+    }
+    return flavor;
+  }
+
+  private markerPattern(options: Record<string, unknown>): RegExp {
+    const source = typeof options.boot_marker === 'string' && options.boot_marker !== '' ? options.boot_marker : (process.env.REHOST_BOOT_MARKER ?? DEFAULT_MARKER);
+    try {
+      return new RegExp(source, 'm');
+    } catch (err) {
+      throw new RehostError('VALIDATION', `boot_marker ${JSON.stringify(source)} is not a valid regular expression`, { field: 'boot.boot_marker' }, { cause: err });
+    }
+  }
+
+  private timeoutMs(options: Record<string, unknown>): number {
+    const s = options.boot_timeout_seconds;
+    return (typeof s === 'number' && s > 0 ? s : DEFAULT_TIMEOUT_S) * 1000;
+  }
+}
+
+/** SIGTERM, then SIGKILL; only when the pid still runs this instance (pids are reused). */
+async function killVm(record: MachineRecord): Promise<void> {
+  if (!(await isOurs(record))) return;
+  try {
+    process.kill(record.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (!(await isOurs(record))) return;
+  }
+  try {
+    process.kill(record.pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
+}
+
+async function isOurs(record: MachineRecord): Promise<boolean> {
+  if (process.platform === 'linux') {
+    const cmdline = await readFile(`/proc/${record.pid}/cmdline`, 'utf8').catch(() => '');
+    const state = await readFile(`/proc/${record.pid}/stat`, 'utf8').catch(() => '');
+    return cmdline.includes(`rehost-${record.instanceId}`) && !/^\d+ \(.*\) Z/.test(state);
+  }
+  try {
+    process.kill(record.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** So the migrated server can be started again by hand after an engine or host restart. */
+async function writeStartScript(dir: string, binary: string, args: string[]): Promise<void> {
+  const interactive = args.map((a) => (a.startsWith('file:') ? 'mon:stdio' : a));
+  const quoted = [binary, ...interactive].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  await writeFile(join(dir, 'start.sh'), `#!/bin/sh\n# Starts the migrated machine as Rehost booted it at cutover.\nexec ${quoted}\n`, { mode: 0o755 });
+}
+
+function stamp(at: number): string {
+  return new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
