@@ -4,7 +4,10 @@
  * values (state enums, job types) get a `<group>.<value>` key so the UI can show them; the values
  * themselves stay untranslated on the wire.
  */
+import { enUSWorkbench } from './workbench.en-US.js';
+
 export const enUS = {
+  ...enUSWorkbench,
   'app.name': 'Rehost',
   'app.tagline': 'Migration workbench',
   'app.loading': 'Loading…',
@@ -75,8 +78,6 @@ export const enUS = {
   'sources.col.refreshed': 'Last discovery',
   'sources.refresh': 'Discover again',
   'sources.remove_confirm': 'Remove {name}',
-  'sources.add_image_title': 'Add an image source',
-  'sources.add_image_intro': 'A folder or file of disk images (raw, qcow2, vmdk) on this machine.',
   'sources.name': 'Name',
   'sources.path': 'Path',
   'sources.path_hint': 'For example /srv/images or C:\\images',
@@ -96,8 +97,6 @@ export const enUS = {
   'targets.online': 'Online',
   'targets.offline': 'Offline',
   'targets.remove_confirm': 'Remove {name}',
-  'targets.add_local_title': 'Add a local target',
-  'targets.add_local_intro': 'Migrated disks are written to a folder on this machine and booted here.',
   'targets.name': 'Name',
   'targets.path': 'Folder',
   'targets.path_hint': 'For example /var/lib/rehost',

@@ -1,7 +1,9 @@
 /** 简体中文 messages: exactly the keys of the en-US reference catalog, same `{name}` parameters. */
 import type { enUS } from './en-US.js';
+import { zhCNWorkbench } from './workbench.zh-CN.js';
 
 export const zhCN: Record<keyof typeof enUS, string> = {
+  ...zhCNWorkbench,
   'app.name': 'Rehost',
   'app.tagline': '迁移工作台',
   'app.loading': '正在加载…',
@@ -72,8 +74,6 @@ export const zhCN: Record<keyof typeof enUS, string> = {
   'sources.col.refreshed': '上次发现',
   'sources.refresh': '重新发现',
   'sources.remove_confirm': '删除 {name}',
-  'sources.add_image_title': '添加镜像源端',
-  'sources.add_image_intro': '本机上存放磁盘镜像（raw、qcow2、vmdk）的文件夹或文件。',
   'sources.name': '名称',
   'sources.path': '路径',
   'sources.path_hint': '例如 /srv/images 或 C:\\images',
@@ -93,8 +93,6 @@ export const zhCN: Record<keyof typeof enUS, string> = {
   'targets.online': '在线',
   'targets.offline': '离线',
   'targets.remove_confirm': '删除 {name}',
-  'targets.add_local_title': '添加本机目标端',
-  'targets.add_local_intro': '迁移的磁盘写入本机的文件夹，并在本机启动。',
   'targets.name': '名称',
   'targets.path': '文件夹',
   'targets.path_hint': '例如 /var/lib/rehost',

@@ -48,7 +48,22 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const text = await this.#send(method, path, options, 'application/json');
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(200, 'INTERNAL', 'the engine answered with something that is not JSON');
+    }
+  }
+
+  /** A request whose answer is plain text (the boot console); errors still come as `ApiError`. */
+  requestText(method: string, path: string, options: RequestOptions = {}): Promise<string> {
+    return this.#send(method, path, options, 'text/plain');
+  }
+
+  async #send(method: string, path: string, options: RequestOptions, accept: string): Promise<string> {
+    const headers: Record<string, string> = { Accept: accept };
     if (this.token) headers['X-AUTH-TOKEN'] = this.token;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     let response: Response;
@@ -69,11 +84,6 @@ export class ApiClient {
       if (error.code === 'UNAUTHORIZED' || error.code === 'PASSWORD_CHANGE_REQUIRED') this.onAuthError?.(error);
       throw error;
     }
-    if (text === '') return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new ApiError(response.status, 'INTERNAL', 'the engine answered with something that is not JSON');
-    }
+    return text;
   }
 }

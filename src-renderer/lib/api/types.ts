@@ -5,6 +5,15 @@
 import type { Static } from '@sinclair/typebox';
 import type { Ack as AckSchema } from '../../../src-shared/api/common.js';
 import type {
+  AssignBody as AssignBodySchema,
+  BootBody as BootBodySchema,
+  HostBaseReply as HostBaseReplySchema,
+  HostSnapshotReply as HostSnapshotReplySchema,
+  HostStorageReply as HostStorageReplySchema,
+  RegisterBody as RegisterBodySchema,
+  SyncParams as SyncParamsSchema,
+  SyncStrategyBody as SyncStrategyBodySchema,
+  SyncStrategyItem as SyncStrategyItemSchema,
   DetailData as DetailDataSchema,
   HostItem as HostItemSchema,
   HostListQuery as HostListQuerySchema,
@@ -12,8 +21,22 @@ import type {
   HostsActionBody as HostsActionBodySchema,
 } from '../../../src-shared/api/hosts.js';
 import type { JobItem as JobItemSchema, JobListReply as JobListReplySchema, JobQuery as JobQuerySchema, JobStepItem as JobStepSchema } from '../../../src-shared/api/jobs.js';
-import type { CreateSourceBody as CreateSourceBodySchema, CreateSourceReply as CreateSourceReplySchema, SourceItem as SourceItemSchema, SourceListReply as SourceListReplySchema } from '../../../src-shared/api/sources.js';
-import type { CreateTargetBody as CreateTargetBodySchema, TargetListItem as TargetListItemSchema, TargetListReply as TargetListReplySchema } from '../../../src-shared/api/targets.js';
+import type {
+  CreateSourceBody as CreateSourceBodySchema,
+  CreateSourceReply as CreateSourceReplySchema,
+  SourceDetailReply as SourceDetailReplySchema,
+  SourceHostsReply as SourceHostsReplySchema,
+  SourceItem as SourceItemSchema,
+  SourceListReply as SourceListReplySchema,
+} from '../../../src-shared/api/sources.js';
+import type {
+  CreateTargetBody as CreateTargetBodySchema,
+  ResourceReply as ResourceReplySchema,
+  StorageItem as StorageItemSchema,
+  TargetDetailReply as TargetDetailReplySchema,
+  TargetListItem as TargetListItemSchema,
+  TargetListReply as TargetListReplySchema,
+} from '../../../src-shared/api/targets.js';
 import type { ChangePasswordBody as ChangePasswordBodySchema, ChangePasswordReply as ChangePasswordReplySchema, LoginBody as LoginBodySchema, LoginReply as LoginReplySchema } from '../../../src-shared/api/users.js';
 
 export type Ack = Static<typeof AckSchema>;
@@ -42,3 +65,21 @@ export type JobItem = Static<typeof JobItemSchema>;
 export type JobStep = Static<typeof JobStepSchema>;
 export type JobQuery = Static<typeof JobQuerySchema>;
 export type JobListReply = Static<typeof JobListReplySchema>;
+
+export type SourceDetailReply = Static<typeof SourceDetailReplySchema>;
+export type SourceHostsReply = Static<typeof SourceHostsReplySchema>;
+export type StorageItem = Static<typeof StorageItemSchema>;
+export type TargetDetailReply = Static<typeof TargetDetailReplySchema>;
+export type ResourceReply = Static<typeof ResourceReplySchema>;
+
+export type RegisterBody = Static<typeof RegisterBodySchema>;
+export type AssignBody = Static<typeof AssignBodySchema>;
+export type SyncParams = Static<typeof SyncParamsSchema>;
+export type SyncStrategyBody = Static<typeof SyncStrategyBodySchema>;
+export type SyncStrategy = Static<typeof SyncStrategyItemSchema>;
+export type BootBody = Static<typeof BootBodySchema>;
+export type BootParams = BootBody['boot'];
+export type HostBaseReply = Static<typeof HostBaseReplySchema>;
+export type HostStorageReply = Static<typeof HostStorageReplySchema>;
+export type HostSnapshotReply = Static<typeof HostSnapshotReplySchema>;
+export type HostSheet = 'base' | 'storage' | 'snapshot';

@@ -44,17 +44,17 @@ function num(value: unknown): number | null {
 }
 
 /**
- * `detail_data` from an SSE `progress` event. The event carries the engine's raw figures
- * (`totalBytes`, `doneBytes`, `bytesPerSecond`, `remainingSeconds`); the seed shapes come from
- * src-shared/units.ts, the same formatting the engine uses for GET /hosts. Null when the event
- * does not carry them.
+ * `detail_data` from an SSE `progress` event. The event carries the engine's raw figures in
+ * snake_case (`total_bytes`, `done_bytes`, `bytes_per_second`, `remaining_seconds`); the seed
+ * shapes come from src-shared/units.ts, the same formatting the engine uses for GET /hosts. Null
+ * when the event does not carry them.
  */
 export function detailFromProgress(data: Record<string, unknown>): DetailData | null {
-  const total = num(data.totalBytes ?? data.total_bytes);
-  const done = num(data.doneBytes ?? data.done_bytes);
+  const total = num(data.total_bytes);
+  const done = num(data.done_bytes);
   if (total === null || done === null) return null;
-  const speed = num(data.bytesPerSecond ?? data.bytes_per_second) ?? 0;
-  const remaining = num(data.remainingSeconds ?? data.remaining_seconds) ?? -1;
+  const speed = num(data.bytes_per_second) ?? 0;
+  const remaining = num(data.remaining_seconds) ?? -1;
   const percent = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
   const sync_total = formatBytes(total);
   const synced = formatBytes(done);
@@ -68,4 +68,12 @@ export function detailFromProgress(data: Record<string, unknown>): DetailData | 
     synced,
     sync_detail: `Data syncing:${percent}% Total:${sync_total} synced:${synced} Speed:${speedText} Remain time:${remaining_time}`,
   };
+}
+
+/** A sync that sent no progress event for this long is shown as stalled. */
+export const STALL_AFTER_MS = 10_000;
+
+/** Whether a running sync last moved more than `STALL_AFTER_MS` before `now`. */
+export function isStalled(syncing: boolean, lastProgressAt: number | undefined, now: number): boolean {
+  return syncing && lastProgressAt !== undefined && now - lastProgressAt > STALL_AFTER_MS;
 }

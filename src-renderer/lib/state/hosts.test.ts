@@ -82,9 +82,11 @@ describe('host actions', () => {
 
   it('turns a progress event into the seed detail_data shape', () => {
     const mib = 1024 * 1024;
-    const detail = detailFromProgress({ totalBytes: 512 * mib, doneBytes: 252 * mib, bytesPerSecond: 1_750_000, remainingSeconds: 139 });
+    const detail = detailFromProgress({ total_bytes: 512 * mib, done_bytes: 252 * mib, bytes_per_second: 1_750_000, remaining_seconds: 139 });
     expect(detail).toMatchObject({ percent: 49, sync_total: '512MB', synced: '252MB', speed: '14Mbps', remaining_time: '2Minute(s)19Sec(s)' });
     expect(detailFromProgress({ phase: 'x' })).toBeNull();
+    // camelCase is no longer read: the engine sends snake_case only.
+    expect(detailFromProgress({ totalBytes: 100, doneBytes: 50 })).toBeNull();
   });
 });
 
@@ -136,9 +138,9 @@ describe('HostsState', () => {
     const { api } = fakeApi(() => ({ status: 200, body: { page_size: 20, total: 1, data: [host({ h_host_status: 'sync_doing' })] } }));
     const state = new HostsState(api);
     await state.load();
-    state.applyProgress('h1', { totalBytes: 100, doneBytes: 25, bytesPerSecond: 0, remainingSeconds: -1 });
+    state.applyProgress('h1', { total_bytes: 100, done_bytes: 25, bytes_per_second: 0, remaining_seconds: -1 });
     expect(state.items[0]!.detail_data?.percent).toBe(25);
-    state.applyProgress('other', { totalBytes: 100, doneBytes: 50 });
+    state.applyProgress('other', { total_bytes: 100, done_bytes: 50 });
     expect(state.items[0]!.detail_data?.percent).toBe(25);
   });
 

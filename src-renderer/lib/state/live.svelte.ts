@@ -4,6 +4,7 @@
  * is patched in place because it ticks every second.
  */
 import { api, EventStream, type EngineEvent, type StreamStatus } from '../api/index.js';
+import { hostDetail } from './host-detail.svelte.js';
 import { hosts } from './hosts.svelte.js';
 import { jobs } from './jobs.svelte.js';
 import { sources } from './sources.svelte.js';
@@ -13,14 +14,17 @@ function route(event: EngineEvent): void {
   switch (event.type) {
     case 'progress':
       hosts.applyProgress(event.id, event.data);
+      hostDetail.applyProgress(event.id, event.data);
       break;
     case 'host':
     case 'snapshot':
       hosts.scheduleReload();
+      hostDetail.scheduleRefresh();
       break;
     case 'job':
       jobs.scheduleReload();
       hosts.scheduleReload();
+      hostDetail.scheduleRefresh();
       break;
     case 'target':
       targets.scheduleReload();
@@ -57,6 +61,7 @@ class LiveState {
   stop(): void {
     this.#stream.close();
     for (const list of [hosts, jobs, sources, targets]) list.reset();
+    hostDetail.reset();
   }
 }
 

@@ -1,4 +1,5 @@
 /** Source platforms (GET /sources) and what the Sources screen can do with them. */
+import type { SourceType } from '../../../src-shared/states.js';
 import { api, attempt, type ApiError, type RehostApi, type SourceItem } from '../api/index.js';
 import { ListState, type Page } from './list.svelte.js';
 
@@ -18,9 +19,12 @@ export class SourcesState extends ListState<SourceItem> {
     return { items: reply.sources.data, total: reply.sources.data.length };
   }
 
-  /** Adds an Image source; resolves to the error to show in the form, or null. */
-  async addImage(name: string, path: string): Promise<ApiError | null> {
-    const error = await attempt(this.#api.createSource({ type: 'Image', name, config: { path } }));
+  /** Source whose detail (pinned identity, inventory tree) is open. */
+  openId = $state<string | null>(null);
+
+  /** Adds a source; resolves to the error to show in the form, or null. */
+  async add(type: SourceType, name: string, config: Record<string, unknown>): Promise<ApiError | null> {
+    const error = await attempt(this.#api.createSource({ type, name, config }));
     if (error === null) void this.load();
     return error;
   }
@@ -46,6 +50,7 @@ export class SourcesState extends ListState<SourceItem> {
     super.reset();
     this.rowErrors = {};
     this.busy = {};
+    this.openId = null;
   }
 }
 

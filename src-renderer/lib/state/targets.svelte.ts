@@ -1,10 +1,13 @@
 /** Target platforms (GET /targets) and what the Targets screen can do with them. */
-import { api, attempt, type ApiError, type CreateTargetBody, type RehostApi, type TargetItem } from '../api/index.js';
+import type { CloudType } from '../../../src-shared/states.js';
+import { api, attempt, type ApiError, type CreateTargetBody, type RehostApi, type StorageItem, type TargetItem } from '../api/index.js';
 import { ListState, type Page } from './list.svelte.js';
 
 export class TargetsState extends ListState<TargetItem> {
   rowErrors = $state<Record<string, ApiError | undefined>>({});
   busy = $state<Record<string, boolean | undefined>>({});
+  /** Storages and their pools that hosts can be assigned to (PUT /hosts/target_platform). */
+  storages = $state<StorageItem[]>([]);
   readonly #api: RehostApi;
 
   constructor(rehostApi: RehostApi) {
@@ -14,15 +17,19 @@ export class TargetsState extends ListState<TargetItem> {
 
   protected async fetchPage(): Promise<Page<TargetItem>> {
     const reply = await this.#api.listTargets();
+    this.storages = reply.targets.storages;
     return { items: reply.targets.data, total: reply.targets.data.length };
   }
 
-  /** Adds a Local target (this machine); resolves to the error to show in the form, or null. */
-  async addLocal(path: string, name: string): Promise<ApiError | null> {
+  /** Target whose detail (storage, pools, volumes, resources) is open. */
+  openId = $state<string | null>(null);
+
+  /** Adds a target; resolves to the error to show in the form, or null. */
+  async add(cloudType: CloudType, name: string, config: Record<string, unknown>): Promise<ApiError | null> {
     // CreateTargetBody types `config` as only `{cloud_type}` (the rest is checked per cloud type
-    // on the server), so the Local fields go in through a declared variable.
-    const config: CreateTargetBody['config'] & { path: string } = { cloud_type: 'Local', path };
-    const error = await attempt(this.#api.createTarget({ type: 'HyperGate', config, ...(name.trim() !== '' ? { name: name.trim() } : {}) }));
+    // on the server), so the other fields go in through a declared variable.
+    const body: CreateTargetBody['config'] & Record<string, unknown> = { ...config, cloud_type: cloudType };
+    const error = await attempt(this.#api.createTarget({ type: 'HyperGate', config: body, ...(name.trim() !== '' ? { name: name.trim() } : {}) }));
     if (error === null) void this.load();
     return error;
   }
@@ -40,6 +47,8 @@ export class TargetsState extends ListState<TargetItem> {
     super.reset();
     this.rowErrors = {};
     this.busy = {};
+    this.storages = [];
+    this.openId = null;
   }
 }
 

@@ -6,3 +6,5 @@ export { default as ProgressBar } from './ProgressBar.svelte';
 export { default as StatusBadge } from './StatusBadge.svelte';
 export { default as TextField } from './TextField.svelte';
 export { toneOf, type Tone } from './tone.js';
+export { default as RecordTable } from './RecordTable.svelte';
+export { default as ConfigFields } from './ConfigFields.svelte';
