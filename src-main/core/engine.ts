@@ -12,9 +12,11 @@ import { INTERRUPTED_BY_RESTART, JobRunner } from './jobs.js';
 import { LifecycleService } from './lifecycle.js';
 import type { HostStatus } from '../../src-shared/states.js';
 import { ProgressBoard } from './progress.js';
+import { SyncScheduler } from './scheduler.js';
 import type { Clock, Logger, PasswordHasher, SecretStore, Store } from './ports.js';
 import type { Replicator } from './replicator.js';
 import { SourceService } from './sources.js';
+import { LicenseService } from './licenses.js';
 import { SyncService } from './sync.js';
 import { TargetService } from './targets.js';
 
@@ -38,6 +40,8 @@ export interface Engine {
   hosts: HostService;
   sync: SyncService;
   lifecycle: LifecycleService;
+  licenses: LicenseService;
+  scheduler: SyncScheduler;
   /** Recovers from an unclean stop: nothing is left in a *_doing state. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -66,28 +70,62 @@ export function createEngine(deps: EngineDeps): Engine {
     log,
   };
   const hosts = new HostService(core);
+  const licenses = new LicenseService(core);
+  const sources = new SourceService(core);
+  const sync = new SyncService(core, hosts, licenses);
+  const lifecycle = new LifecycleService(core, hosts, sync, licenses);
+  const scheduler = new SyncScheduler(core, hosts, sync);
+  const quota = applyQuotaAfterSnapshots(core, lifecycle);
   const engine: Engine = {
     core,
     auth: new AuthService({ store: deps.store, hasher: deps.hasher, clock, log: log.child({ name: 'rehost:core:auth' }) }),
-    sources: new SourceService(core),
+    sources,
     targets: new TargetService(core),
     hosts,
-    sync: new SyncService(core, hosts),
-    lifecycle: new LifecycleService(core, hosts),
+    sync,
+    lifecycle,
+    scheduler,
+    licenses,
     start: async () => {
       await recover(core);
+      licenses.ensureDefault();
+      await core.store.persist();
+      scheduler.start();
+      sources.startAutoRefresh();
       // Read each target's storage again so capacity and pools are known after a restart.
       for (const target of core.store.targets.list()) {
         void engine.targets.refresh(target.id, AbortSignal.timeout(60_000)).catch(() => undefined);
       }
     },
     close: async () => {
+      scheduler.close();
+      sources.stopAutoRefresh();
       await core.jobs.close();
+      await quota.close();
       await core.pool.close();
       await core.store.close();
     },
   };
   return engine;
+}
+
+/** The snapshot quota is applied after each new snapshot, one host at a time. */
+function applyQuotaAfterSnapshots(core: EngineCore, lifecycle: LifecycleService): { close(): Promise<void> } {
+  const pending = new Map<string, Promise<void>>();
+  const unsubscribe = core.events.subscribe((event) => {
+    const hostId = event.data.host_id;
+    if (event.type !== 'snapshot' || typeof hostId !== 'string' || event.data.status === 'deleted') return;
+    const next = (pending.get(hostId) ?? Promise.resolve())
+      .then(() => lifecycle.enforceQuota(hostId))
+      .catch((err: unknown) => core.log.warn({ host: hostId, err: String(err) }, 'snapshot quota not applied'));
+    pending.set(hostId, next);
+  });
+  return {
+    close: async () => {
+      unsubscribe();
+      await Promise.allSettled(pending.values());
+    },
+  };
 }
 
 /** Marks jobs that were running when the process died as failed, and their owners retryable. */

@@ -3,14 +3,18 @@
  * target volume per disk, copies each disk through the replicator and, when asked, takes a
  * snapshot on the target. A failure leaves the host `sync_failed`, retryable from the checkpoint.
  */
-import { errors } from '../../src-shared/errors.js';
+import { RehostError, errors } from '../../src-shared/errors.js';
 import { snapshotName } from '../../src-shared/units.js';
 import type { EngineCore } from './engine-core.js';
 import type { HostService } from './hosts.js';
+import type { LicenseService } from './licenses.js';
 import { newId } from './ids.js';
 import type { Host, Snapshot, Volume } from './model.js';
 import { hasSnapshots, type SourceSnapshot, type TargetDriver } from './drivers.js';
 import type { JobContext } from './jobs.js';
+
+/** How often live progress is stored with the host during a sync. */
+const PROGRESS_PERSIST_MS = 10_000;
 
 export interface SyncOptions {
   doSnapshot: boolean;
@@ -20,12 +24,14 @@ export interface SyncOptions {
 }
 
 export class SyncService {
+  private readonly progressSavedAt = new Map<string, number>();
   /** The running sync job per host, so stop-sync can find it. */
   private readonly running = new Map<string, string>();
 
   constructor(
     private readonly core: EngineCore,
     private readonly hosts: HostService,
+    private readonly licenses: LicenseService,
   ) {}
 
   async start(ids: string[], options: SyncOptions): Promise<void> {
@@ -43,7 +49,8 @@ export class SyncService {
     for (const host of hosts) {
       const transferSpeed =
         options.transferSpeed === undefined || options.transferSpeed === null ? host.transferSpeed : options.transferSpeed === 0 ? null : options.transferSpeed;
-      const started = this.hosts.setStatus(host.id, 'sync_doing', { transferSpeed, failedJobId: null });
+      const licenseId = this.licenses.bind(host);
+      const started = this.hosts.setStatus(host.id, 'sync_doing', { transferSpeed, failedJobId: null, licenseId });
       await this.launch(started, options.mode, options.doSnapshot);
     }
     await this.core.store.persist();
@@ -63,6 +70,34 @@ export class SyncService {
       if (jobId !== undefined) this.core.jobs.cancel(jobId, 'sync stopped by user');
     }
     await this.core.store.persist();
+  }
+
+  /**
+   * Cutover's final sync: one incremental sync with a snapshot for a host the caller's job holds
+   * (so the is_sync flag, false while booting, is not checked; the state machine still is).
+   * Resolves with the snapshot it took; rejects when the sync fails or `signal` aborts it.
+   */
+  async runAndWait(hostId: string, signal: AbortSignal): Promise<Snapshot> {
+    signal.throwIfAborted();
+    const started = this.hosts.setStatus(hostId, 'sync_doing', { failedJobId: null });
+    await this.launch(started, 'incremental', true);
+    const jobId = this.running.get(hostId);
+    if (jobId === undefined) throw new RehostError('CONFLICT', 'the final sync did not start');
+    const onAbort = () => this.core.jobs.cancel(jobId, 'cutover cancelled');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.core.jobs.wait(jobId);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    const job = this.core.store.jobs.get(jobId);
+    if (job?.status !== 'done') throw new RehostError('CONFLICT', `the final sync failed: ${job?.failureReason ?? 'unknown reason'}`, { hostId });
+    const made = this.core.store.snapshots
+      .listByHost(hostId)
+      .filter((s) => s.status === 'create_done' && s.createdAt >= job.startAt)
+      .sort((a, b) => b.createdAt - a.createdAt)[0];
+    if (!made) throw new RehostError('CONFLICT', 'the final sync took no snapshot (the target keeps none)', { hostId });
+    return made;
   }
 
   private async launch(host: Host, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<void> {
@@ -99,7 +134,7 @@ export class SyncService {
     if (!source) throw errors.notFound('source', host.sourceId);
     const target = store.targets.get(host.targetId ?? '');
     if (!target) throw errors.notFound('target', host.targetId ?? '(none)');
-    const sourceDriver = await pool.source(source);
+    const sourceDriver = await pool.connectedSource(source, ctx.signal);
     const targetDriver = await pool.target(target);
     const volumes = await ctx.step('Prepare target volumes', () => this.prepareVolumes(host, targetDriver, ctx.signal));
 
@@ -146,6 +181,21 @@ export class SyncService {
     return volumes;
   }
 
+  /**
+   * Progress ticks live in memory; every PROGRESS_PERSIST_MS the current figures are stored with
+   * the host, so a restart shows where the sync was, without a database write per tick.
+   */
+  private persistProgress(hostId: string): void {
+    const now = this.core.clock.now();
+    if (now - (this.progressSavedAt.get(hostId) ?? 0) < PROGRESS_PERSIST_MS) return;
+    this.progressSavedAt.set(hostId, now);
+    const host = this.core.store.hosts.get(hostId);
+    const live = this.core.progress.get(hostId);
+    if (!host || !live) return;
+    this.core.store.hosts.put({ ...host, progress: live });
+    void this.core.store.persist().catch((err: unknown) => this.core.log.warn({ host: hostId, err: String(err) }, 'progress not persisted'));
+  }
+
   private async copyDisks(
     ctx: JobContext,
     host: Host,
@@ -172,7 +222,10 @@ export class SyncService {
             mode,
             limitMbps: host.transferSpeed,
             signal: ctx.signal,
-            onProgress: (done, planned) => progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes),
+            onProgress: (done, planned) => {
+              progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes);
+              this.persistProgress(host.id);
+            },
           });
         } finally {
           await sink.close();
