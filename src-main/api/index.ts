@@ -19,6 +19,7 @@ import sourceRoutes from './routes/hypermotion/v1/sources/index.js';
 import hostRoutes from './routes/hypermotion/v1/hosts/index.js';
 import jobRoutes from './routes/hypermotion/v1/jobs/index.js';
 import eventRoutes from './routes/hypermotion/v1/events/index.js';
+import licenseRoutes from './routes/hypermotion/v1/licenses/index.js';
 
 export const API_PREFIX = '/hypermotion/v1';
 
@@ -81,6 +82,7 @@ export async function apiPlugin(app: App, options: ApiOptions): Promise<void> {
       await api.register(hostRoutes, { engine });
       await api.register(jobRoutes, { engine });
       await api.register(eventRoutes, { engine });
+      await api.register(licenseRoutes, { engine });
     },
     { prefix: API_PREFIX },
   );

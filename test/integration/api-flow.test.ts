@@ -99,6 +99,10 @@ test('image source → local target: register, assign, full and incremental sync
   const firstHash = sha256File(disk);
 
   // The host reaches sync_snapshot_done in the job's last step; the job itself is done just after.
+  assert.equal(synced.license_id, 'evaluation');
+  assert.equal(synced.license_valid, true);
+  const licenses = await r.api('GET', '/licenses');
+  assert.equal(licenses.body.licenses.data[0].used, 1, 'the first sync took one license credit');
   const job = await waitFor('sync job done', async () => {
     const jobs = await r.api('GET', `/jobs?id=${hostId}&job_type=Sync`);
     assert.equal(jobs.body.total, 1);

@@ -77,7 +77,7 @@ export function hostItem(engine: Engine, host: Host) {
     last_snapshots_at: formatTimestamp(lastDone?.createdAt),
     last_project_name: host.lastProjectName,
     license_id: host.licenseId,
-    license_valid: true,
+    license_valid: engine.licenses.isValid(host.licenseId),
     snapshots: snapshots.map(snapshotItem),
     storage_id: host.targetId,
     target_name: target?.name ?? null,
