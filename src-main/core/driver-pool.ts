@@ -49,6 +49,24 @@ export class DriverPool {
     return driver;
   }
 
+  /**
+   * The source's driver, connected: a driver built now (after a restart, say) connects first with
+   * the pinned identity, so it never trusts whatever host key or certificate it meets.
+   */
+  async connectedSource(source: Source, signal: AbortSignal): Promise<SourceDriver> {
+    const fresh = !this.sources.has(source.id);
+    const driver = await this.source(source);
+    if (fresh) {
+      try {
+        await driver.connect(source.pinned, signal);
+      } catch (err) {
+        await this.dropSource(source.id);
+        throw err;
+      }
+    }
+    return driver;
+  }
+
   async target(target: Target): Promise<TargetDriver> {
     const cached = this.targets.get(target.id);
     if (cached) return cached;
