@@ -18,8 +18,39 @@ export interface CreateSourceInput {
 /** The identity field a source type pins, as the user may pre-set it in `config`. */
 const PIN_FIELDS: Partial<Record<SourceType, string>> = { VMware: 'thumbprint', Agent: 'host_key' };
 
+/** How often due periodic refreshes are looked for. */
+const REFRESH_TICK_MS = 15_000;
+
 export class SourceService {
+  private timer: ReturnType<typeof setInterval> | null = null;
+
   constructor(private readonly core: EngineCore) {}
+
+  /**
+   * Periodic inventory refresh: a source whose `config.refresh_interval_minutes` is above 0 is
+   * discovered again once that long has passed since its last refresh (new VMs appear, deleted
+   * ones turn their hosts `disconnected`).
+   */
+  startAutoRefresh(tickMs = REFRESH_TICK_MS): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.refreshDue(), tickMs);
+    this.timer.unref();
+  }
+
+  stopAutoRefresh(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private refreshDue(): void {
+    const now = this.core.clock.now();
+    for (const source of this.core.store.sources.list()) {
+      const minutes = Number(source.config.refresh_interval_minutes ?? 0);
+      if (!(minutes > 0) || source.status === 'connecting') continue;
+      if (now - (source.refreshedAt ?? source.updatedAt) < minutes * 60_000) continue;
+      this.refresh(source.id).catch((err: unknown) => this.core.log.debug({ source: source.id, err: String(err) }, 'periodic refresh skipped'));
+    }
+  }
 
   async create(input: CreateSourceInput): Promise<Source> {
     const { store, pool, secrets, clock } = this.core;

@@ -3,6 +3,9 @@ import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { SOURCE_TYPES, SOURCE_STATUSES, type SourceType } from '../states.js';
 
 const str = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
+/** Periodic inventory refresh in minutes; 0 turns it off. */
+const refreshEvery = (minutes: number) =>
+  Type.Optional(Type.Number({ minimum: 0, maximum: 10_080, default: minutes, description: 'Refresh the inventory every N minutes (0: only on demand; checked every 15 s)' }));
 
 export const SourceConfigSchemas: Record<SourceType, TObject> = {
   VMware: Type.Object(
@@ -12,6 +15,7 @@ export const SourceConfigSchemas: Record<SourceType, TObject> = {
       username: str('User name'),
       password: str('Password (kept in the OS keychain)'),
       thumbprint: Type.Optional(Type.String({ pattern: '^[0-9A-Fa-f:]{64,95}$', description: 'Expected SHA-256 certificate thumbprint' })),
+      refresh_interval_minutes: refreshEvery(30),
     },
     { additionalProperties: false },
   ),
@@ -26,11 +30,15 @@ export const SourceConfigSchemas: Record<SourceType, TObject> = {
       sudo: Type.Optional(Type.Boolean()),
       host_key: Type.Optional(Type.String({ pattern: '^SHA256:', description: 'Expected SSH host key fingerprint' })),
       disks: Type.Optional(Type.Array(Type.String({ pattern: '^/dev/', maxLength: 256 }), { maxItems: 64 })),
+      refresh_interval_minutes: refreshEvery(0),
     },
     { additionalProperties: false },
   ),
   Image: Type.Object(
-    { path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^(/|[A-Za-z]:[\\\\/])', description: 'Absolute path of a folder or file of disk images (raw, qcow2, vmdk)' }) },
+    {
+      path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^(/|[A-Za-z]:[\\\\/])', description: 'Absolute path of a folder or file of disk images (raw, qcow2, vmdk)' }),
+      refresh_interval_minutes: refreshEvery(0),
+    },
     { additionalProperties: false },
   ),
 };
