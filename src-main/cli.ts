@@ -37,11 +37,12 @@ async function serve(args: string[]): Promise<void> {
   const out = process.stdout;
   // The fingerprint comes first: whoever waits for the "listening on" line has it already.
   if (server.tlsFingerprint) out.write(`TLS certificate SHA-256 fingerprint: ${server.tlsFingerprint}\n`);
-  out.write(`Rehost ${VERSION} listening on ${server.url} (data: ${dataDir}, secrets: ${server.secretsBackend})\n`);
+  // Printed before the "listening on" line, which is what scripts and tests wait for.
   if (server.generatedPassword) {
     out.write(`First start: the admin password is ${server.generatedPassword}\n`);
     out.write('It is shown only this once and must be changed at first login (PUT /hypermotion/v1/users).\n');
   }
+  out.write(`Rehost ${VERSION} listening on ${server.url} (data: ${dataDir}, secrets: ${server.secretsBackend})\n`);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
