@@ -13,6 +13,11 @@ let tray: Tray | null = null;
 
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/** Packaged: `resources/icon.png` (electron-builder extraResources); from the repo: resources/icons. */
+function iconPath(): string {
+  return app.isPackaged ? join(process.resourcesPath, 'icon.png') : join(import.meta.dirname, '..', '..', 'resources', 'icons', 'icon.png');
+}
+
 async function start(): Promise<void> {
   const dataDir = process.env.REHOST_DATA_DIR ?? defaultDataDir();
   const rendererDir = join(import.meta.dirname, '..', 'renderer');
@@ -36,6 +41,7 @@ async function start(): Promise<void> {
     minWidth: 1024,
     minHeight: 700,
     title: 'Rehost',
+    icon: iconPath(),
     webPreferences: {
       preload: join(import.meta.dirname, 'preload.cjs'),
       contextIsolation: true,
@@ -52,7 +58,7 @@ async function start(): Promise<void> {
     if (!url.startsWith(server!.url)) event.preventDefault();
   });
   await window.loadURL(`${server.url}/`);
-  tray = new Tray(nativeImage.createEmpty());
+  tray = new Tray(nativeImage.createFromPath(iconPath()).resize({ width: 16, height: 16 }));
   tray.setToolTip('Rehost');
   const refreshTray = () => {
     const running = server?.engine.core.store.jobs.listWorking().filter((j) => j.type === 'Sync').length ?? 0;
