@@ -28,7 +28,7 @@ if (!selected) {
   process.exit(2);
 }
 const files = selected.filter((f) => f.includes(filter)).sort();
-if (files.length === 0) {
+if (files.length === 0 && kind !== 'e2e') {
   console.error('no test files matched');
   process.exit(1);
 }
@@ -39,11 +39,15 @@ if (!process.env.DBUS_SESSION_BUS_ADDRESS && process.platform === 'linux' && has
   const wrapped = spawnSync('bash', ['test/keyring-session.sh', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(wrapped.status ?? 1);
 }
-const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...files];
-const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '' } });
+const runAll = kind === 'all' && filter === '';
 // The renderer's component and store tests run under Vitest (Svelte runes need its compiler).
-let renderer = { status: 0 };
-if ((kind === 'all' || kind === 'unit') && filter === '') {
-  renderer = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=dot'], { stdio: 'inherit' });
-}
-process.exit(result.status || renderer.status || 0);
+const renderer = runAll || (kind === 'unit' && filter === '')
+  ? spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=dot'], { stdio: 'inherit' })
+  : { status: 0 };
+// The UI end to end: Playwright on Debian's Chromium against a real `rehost serve`.
+const e2e = runAll || (kind === 'e2e' && filter === '') ? spawnSync(process.execPath, ['test/e2e/run.mjs'], { stdio: 'inherit' }) : { status: 0 };
+// Node's test runner goes last, so its summary closes the output.
+const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...files];
+const result = files.length > 0 ? spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '' } }) : { status: 0 };
+if (renderer.status || e2e.status) console.error(`renderer tests: ${renderer.status ? 'FAILED' : 'passed'}; e2e: ${e2e.status ? 'FAILED' : 'passed'}`);
+process.exit(result.status || renderer.status || e2e.status || 0);
