@@ -16,7 +16,7 @@ test.afterAll(async () => {
 /** Presses Tab until `locator` has focus (at most `max` times). */
 async function tabTo(page: import('@playwright/test').Page, locator: import('@playwright/test').Locator, max = 40): Promise<void> {
   for (let i = 0; i < max; i++) {
-    if (await locator.evaluate((el) => el === document.activeElement)) return;
+    if (await locator.evaluate((el) => el === el.ownerDocument.activeElement)) return;
     await page.keyboard.press('Tab');
   }
   throw new Error(`could not reach ${String(locator)} with Tab`);
@@ -32,11 +32,11 @@ test('sign in and navigate with the keyboard only', async ({ page }) => {
   const jobsLink = page.getByRole('link', { name: 'Jobs' });
   await expect(jobsLink).toBeVisible();
   await tabTo(page, jobsLink);
-  const ring = await jobsLink.evaluate((el) => getComputedStyle(el).outlineStyle);
+  const ring = await jobsLink.evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).outlineStyle ?? 'none');
   expect(ring).not.toBe('none');
   await page.keyboard.press('Enter');
   await expect(jobsLink).toHaveAttribute('aria-current', 'page');
   // Nothing is cut off at 1280×800: the page does not scroll sideways.
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const overflow = await page.locator('html').evaluate((el) => el.scrollWidth - el.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
 });
