@@ -17,11 +17,12 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RehostError } from '../../src-shared/errors.js';
 import type { Logger, SecretStore } from '../core/ports.js';
 import { checkRecord, checkRef, errorMessage, isStringMap } from './record.js';
+import { pendingPath, syncFolder, writeFileAtomic } from '../store/atomic-file.js';
 
 export const SECRETS_FILE = 'secrets.enc';
 export const KEY_FILE = 'secrets.key';
@@ -59,7 +60,7 @@ export async function openEncryptedFileStore(options: EncryptedFileStoreOptions)
   const keyFile = join(options.dataDir, KEY_FILE);
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   // A leftover `.next` is a write that never got renamed: `secrets.enc` is still the truth.
-  await rm(`${file}.next`, { force: true });
+  await rm(pendingPath(file), { force: true });
   const master = await loadOrCreateKeyFile(keyFile, existsSync(file), options.log);
   const loaded = existsSync(file) ? await decryptFile(file, master) : null;
   const salt = loaded?.salt ?? randomBytes(SALT_BYTES);
@@ -193,17 +194,13 @@ function deriveKey(master: Buffer, salt: Buffer): Promise<Buffer> {
   });
 }
 
-/** temp + fsync + rename + fsync of the folder: after a crash the file is the old or the new version, never a torn mix. */
+/** Crash-safe replacement (store/atomic-file.ts), with an error that names the secrets file. */
 async function writeAtomic(file: string, data: Buffer): Promise<void> {
-  const tmp = `${file}.next`;
   try {
-    await writeSynced(tmp, data);
-    await rename(tmp, file);
+    await writeFileAtomic(file, data);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new RehostError('UNAVAILABLE', `could not write secrets file ${file} (${errorMessage(err)})`, {}, { cause: err });
   }
-  await syncFolder(dirname(file));
 }
 
 async function writeSynced(path: string, data: Buffer): Promise<void> {
@@ -216,13 +213,3 @@ async function writeSynced(path: string, data: Buffer): Promise<void> {
   }
 }
 
-async function syncFolder(dir: string): Promise<void> {
-  // Makes the rename durable. Folders cannot be opened for fsync on Windows: best effort there.
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

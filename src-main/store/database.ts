@@ -8,11 +8,11 @@
  * (group commit): a caller is answered once a write that started after its change is durable.
  */
 import { mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import initSqlJs, { type Database, type SqlValue } from 'sql.js';
 import { MIGRATIONS } from './migrations.js';
+import { pendingPath, writeFileAtomic } from './atomic-file.js';
 
 export type Row = Record<string, SqlValue>;
 
@@ -34,7 +34,7 @@ export class SqlDatabase {
     const SQL = await initSqlJs({ locateFile: () => wasmPath });
     mkdirSync(dirname(file), { recursive: true });
     // A leftover `.next` is a write that never got renamed: the previous file is the truth.
-    rmSync(`${file}.next`, { force: true });
+    rmSync(pendingPath(file), { force: true });
     const db = existsSync(file) ? new SQL.Database(readFileSync(file)) : new SQL.Database();
     const sql = new SqlDatabase(db, file);
     const migrated = sql.migrate();
@@ -99,17 +99,7 @@ export class SqlDatabase {
 
   private async writeOnce(): Promise<void> {
     const captured = this.version;
-    const bytes = this.db.export();
-    const next = `${this.file}.next`;
-    const handle = await open(next, 'w', 0o600);
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(next, this.file);
-    await syncFolder(dirname(this.file));
+    await writeFileAtomic(this.file, this.db.export());
     this.durableVersion = Math.max(this.durableVersion, captured);
   }
 
@@ -130,17 +120,5 @@ export class SqlDatabase {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('database is closed');
-  }
-}
-
-/** fsync of the folder makes the rename itself durable (ext4 and friends). */
-async function syncFolder(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some filesystems refuse fsync on a folder; the rename is still atomic there.
-  } finally {
-    await handle.close();
   }
 }
