@@ -57,8 +57,9 @@ export function mergeRanges(ranges: readonly ByteRange[], diskSize: number): Byt
 }
 
 /**
- * Marks every chunk that any range touches. A chunk only partly covered is still read whole: the
- * source returns zeros for its holes, and whole chunks keep one digest per grid cell.
+ * Marks every chunk that any range touches. In a full sync a chunk only partly covered is still
+ * read whole: the source returns zeros for its holes, and whole chunks keep one digest per grid
+ * cell. (Incremental runs may read only the changed pieces of a chunk: partial-chunk.ts.)
  */
 export function chunksTouching(ranges: readonly ByteRange[], diskSize: number, chunkSize: number = CHUNK_SIZE): Uint8Array {
   const mask = new Uint8Array(chunkCount(diskSize, chunkSize));

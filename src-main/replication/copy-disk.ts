@@ -5,10 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { RehostError } from '../../src-shared/errors.js';
+import type { ByteRange } from '../core/model.js';
 import type { Logger } from '../core/ports.js';
 import type { DiskCopyRequest, DiskCopyResult } from '../core/replicator.js';
-import { CHUNK_SIZE, ChunkAction, chunkLength, formatMiB, planChunks, plannedBytes } from './chunk-plan.js';
+import { CHUNK_SIZE, ChunkAction, chunkLength, formatMiB, mergeRanges, planChunks, plannedBytes } from './chunk-plan.js';
 import { chunkDigest, diskDigest, UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
+import { partialPlan, readPartialChunk, type FetchedChunk } from './partial-chunk.js';
 import { beginRun, clearBit, getBit, setBit, type ReplicaState } from './state-codec.js';
 import type { StateStore } from './state-store.js';
 import { throttleFor, UNLIMITED, type Throttle } from './throttle.js';
@@ -37,6 +39,8 @@ export class DiskCopy {
   private readonly throttle: Throttle;
   private readonly chunkSize = CHUNK_SIZE;
   private zeros: Buffer | null = null;
+  /** Incremental runs with changed areas: the areas, merged, for partial chunk reads; else null. */
+  private changedAreas: ByteRange[] | null = null;
   private planned = 0;
   private done = 0;
   private resumedFrom = 0;
@@ -79,11 +83,15 @@ export class DiskCopy {
   /** Loads the state, decides between resuming and a new run, plans, and records the run start. */
   private async prepare(): Promise<void> {
     const { disk, key, mode, signal, sink } = this.req;
+    const recorded = await this.store.exists(key);
     this.state = await this.store.load(key, disk.sizeBytes, this.chunkSize, await sink.isBlank());
     const fingerprint = `${disk.sizeBytes}/${this.chunkSize}/${disk.marker() ?? ''}`;
     const resuming = this.state.run !== null && this.state.run.fingerprint === fingerprint;
     if (!resuming) beginRun(this.state, { id: randomUUID(), fingerprint, cursor: 0, writeLimit: 0 });
     const areas = await disk.areas(signal);
+    // Partial reads trust the target's copy of a chunk's unchanged rest: only where a state file
+    // recorded it (a fresh state's "zero" merely means a blank volume).
+    if (mode === 'incremental' && areas !== null && recorded) this.changedAreas = mergeRanges(areas, disk.sizeBytes);
     const digests = this.state.digests;
     this.plan = planChunks({ diskSize: disk.sizeBytes, chunkSize: this.chunkSize, mode, areas, targetMayHoldData: (i) => digests[i] !== ZERO_DIGEST });
     this.planned = plannedBytes(this.plan, disk.sizeBytes, this.chunkSize);
@@ -144,7 +152,7 @@ export class DiskCopy {
   /** Copies the listed chunks in order, keeping READ_AHEAD source reads in flight. */
   private async copyList(todo: number[]): Promise<void> {
     const { signal } = this.req;
-    const reads = new Map<number, Promise<Uint8Array>>();
+    const reads = new Map<number, Promise<FetchedChunk>>();
     let current = 0;
     try {
       for (let pos = 0; pos < todo.length; pos++) {
@@ -164,12 +172,29 @@ export class DiskCopy {
     }
   }
 
-  private prefetch(index: number, reads: Map<number, Promise<Uint8Array>>): void {
+  private prefetch(index: number, reads: Map<number, Promise<FetchedChunk>>): void {
     if (this.plan[index] !== ChunkAction.Read || reads.has(index)) return;
-    const read = this.readChunk(index);
+    const read = this.fetchChunk(index);
     // Observed now so a failure while an earlier chunk is still being written is not "unhandled".
     read.catch(() => undefined);
     reads.set(index, read);
+  }
+
+  /**
+   * A chunk only partly covered by an incremental run's changed areas, whose target copy is known,
+   * is assembled from the changed pieces and the target's copy; any other chunk is read whole.
+   */
+  private async fetchChunk(index: number): Promise<FetchedChunk> {
+    const { disk, sink, signal, key } = this.req;
+    const expected = this.state.digests[index]!;
+    const pieces = this.changedAreas === null || expected === UNKNOWN_DIGEST ? null : partialPlan(this.changedAreas, index * this.chunkSize, this.len(index));
+    if (pieces !== null) {
+      const got = await readPartialChunk({ disk, sink, signal }, index * this.chunkSize, this.len(index), pieces, expected);
+      if (got !== null) return got;
+      this.log.warn({ key, chunk: index }, 'the target chunk no longer matches its recorded digest; reading it whole');
+    }
+    const data = await this.readChunk(index);
+    return { data, readBytes: data.byteLength, writeRanges: null };
   }
 
   private async readChunk(index: number): Promise<Uint8Array> {
@@ -183,9 +208,10 @@ export class DiskCopy {
   }
 
   /** Skips a chunk the target already holds; otherwise writes it and checkpoints when due. */
-  private async processChunk(index: number, data: Uint8Array | null): Promise<void> {
+  private async processChunk(index: number, fetched: FetchedChunk | null): Promise<void> {
     const length = this.len(index);
-    if (data !== null) this.readBytes += length;
+    const data = fetched?.data ?? null;
+    this.readBytes += fetched?.readBytes ?? 0;
     const digest = data === null ? ZERO_DIGEST : chunkDigest(data);
     const run = this.state.run!;
     if (digest === this.state.digests[index]) {
@@ -196,7 +222,7 @@ export class DiskCopy {
       return;
     }
     if (index >= run.writeLimit) await this.checkpoint(index);
-    await this.send(index, data ?? this.zeroChunk(length));
+    await this.send(index, data ?? this.zeroChunk(length), fetched?.writeRanges ?? null);
     this.state.digests[index] = digest;
     setBit(this.state.written, index);
     setBit(this.state.done, index);
@@ -205,17 +231,23 @@ export class DiskCopy {
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
   }
 
-  private async send(index: number, data: Uint8Array): Promise<void> {
+  /** Writes the chunk, or only `ranges` of it (chunk-relative) when the rest already matches the target. */
+  private async send(index: number, data: Uint8Array, ranges: readonly ByteRange[] | null): Promise<void> {
     const { sink, signal } = this.req;
     const offset = index * this.chunkSize;
     const slice = this.throttle === UNLIMITED ? data.byteLength : THROTTLED_SLICE;
-    for (let at = 0; at < data.byteLength; at += slice) {
-      const part = data.subarray(at, Math.min(data.byteLength, at + slice));
-      await this.throttle.take(part.byteLength, signal);
-      await sink.write(offset + at, part);
-      this.sentBytes += part.byteLength;
-      this.done += part.byteLength;
+    let sent = 0;
+    for (const r of ranges ?? [{ offset: 0, length: data.byteLength }]) {
+      for (let at = r.offset; at < r.offset + r.length; at += slice) {
+        const part = data.subarray(at, Math.min(r.offset + r.length, at + slice));
+        await this.throttle.take(part.byteLength, signal);
+        await sink.write(offset + at, part);
+        this.sentBytes += part.byteLength;
+        this.done += part.byteLength;
+        sent += part.byteLength;
+      }
     }
+    this.done += data.byteLength - sent;
   }
 
   /**

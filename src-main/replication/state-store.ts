@@ -1,13 +1,14 @@
 /**
- * Replication state files under the state folder, one per key. Saves are crash-safe (temp file,
- * fsync, rename, fsync of the folder) so a checkpoint is either the old one or the new one.
+ * Replication state files under the state folder, one per key. Saves are crash-safe
+ * (store/atomic-file.ts) so a checkpoint is either the old one or the new one.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RehostError } from '../../src-shared/errors.js';
 import type { Logger } from '../core/ports.js';
 import { UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
 import { decodeState, encodeState, freshState, markSuspects, resizeState, type ReplicaState } from './state-codec.js';
+import { pendingPath, writeFileAtomic } from '../store/atomic-file.js';
 
 /** Keys become file names: only a conservative alphabet, so no key can escape the folder. */
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -60,35 +61,24 @@ export class StateStore {
     return state;
   }
 
-  async save(key: string, state: ReplicaState): Promise<void> {
-    const file = this.file(key);
-    await mkdir(this.dir, { recursive: true });
-    const tmp = `${file}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
+  /** Whether a state file exists for the key (a previous run recorded what the target holds). */
+  async exists(key: string): Promise<boolean> {
     try {
-      await fh.writeFile(encodeState(state));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      await access(this.file(key));
+      return true;
+    } catch {
+      return false;
     }
-    await rename(tmp, file);
-    await this.syncDir();
+  }
+
+  async save(key: string, state: ReplicaState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.file(key), encodeState(state));
   }
 
   async remove(key: string): Promise<void> {
     const file = this.file(key);
     await rm(file, { force: true });
-    await rm(`${file}.tmp`, { force: true });
-  }
-
-  /** Makes the rename durable; folders cannot be opened for fsync on Windows, where NTFS journals it. */
-  private async syncDir(): Promise<void> {
-    if (process.platform === 'win32') return;
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await rm(pendingPath(file), { force: true });
   }
 }

@@ -5,6 +5,8 @@
  *   engine and agent peak RSS.
  * BENCH_LINK_MBIT=N sends everything through the delay proxy capped at N Mbit/s (a real link).
  * Prints a table and writes JSON to bench-results/. Needs root (loop device, sshd). Not a test.
+ * Then the vSphere bench (vsphere.ts) against vcsim, when it can be built (BENCH_VSPHERE_MIB, 1024).
+ * BENCH_ONLY=agent or BENCH_ONLY=vsphere runs only that part.
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { ROOT, removeDir, startRehost, tempDir, type Rehost } from '../harness.j
 import { modifyBlocks } from '../fixtures/disks.js';
 import { freePort, startSshd, type Sshd } from '../peers/sshd.js';
 import { attachLoop, detachLoop } from '../peers/sshhost/loop.js';
+import { runVsphereBench } from './vsphere.js';
 import { addAgentSource, addLocalTarget, buildAgent, registerAndAssign, settledSource, startSync, syncEnded, syncStep } from '../integration/agent-flow.js';
 
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 4096);
@@ -143,4 +146,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const only = process.env.BENCH_ONLY;
+if (only !== 'vsphere') await main();
+if (only !== 'agent') await runVsphereBench({ sizeMiB: Number(process.env.BENCH_VSPHERE_MIB ?? 1024) });

@@ -28,6 +28,8 @@ export interface Vcsim {
   output(): string;
   /** PUTs `data` to `[datastore] path` (creating or replacing the file). */
   put(datastore: string, path: string, data: Buffer, dcPath?: string): Promise<void>;
+  /** The datastore endpoint's URL of `[datastore] path` (what `curl -k` can fetch). */
+  fileUrl(datastore: string, path: string, dcPath?: string): string;
   stop(): Promise<void>;
 }
 
@@ -68,7 +70,8 @@ export async function startVcsim(flags: string[] = [], credentials = { username:
     ...credentials,
     proc,
     output: () => out,
-    put: (datastore, path, data, dcPath = 'DC0') => putFile(port, `/folder/${path}?dcPath=${encodeURIComponent(dcPath)}&dsName=${encodeURIComponent(datastore)}`, data),
+    put: (datastore, path, data, dcPath = 'DC0') => putFile(port, folderPath(datastore, path, dcPath), data),
+    fileUrl: (datastore, path, dcPath = 'DC0') => `https://127.0.0.1:${port}${folderPath(datastore, path, dcPath)}`,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
@@ -76,6 +79,10 @@ export async function startVcsim(flags: string[] = [], credentials = { username:
     },
   };
   return sim;
+}
+
+function folderPath(datastore: string, path: string, dcPath: string): string {
+  return `/folder/${path}?dcPath=${encodeURIComponent(dcPath)}&dsName=${encodeURIComponent(datastore)}`;
 }
 
 function putFile(port: number, path: string, data: Buffer): Promise<void> {
