@@ -4,7 +4,8 @@
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import type { VimClient } from './vim25/client.js';
-import { isNetworkError, withRetry } from './vim25/retry.js';
+import { withRetry } from '../../core/retry.js';
+import { isNetworkError } from './vim25/retry.js';
 
 export class DatastoreFiles {
   /** Bytes of disk data received from the datastore endpoint. */

@@ -6,7 +6,8 @@
 import { RehostError } from '../../../../src-shared/errors.js';
 import type { Logger } from '../../../core/ports.js';
 import { faultFrom, VimFault } from './faults.js';
-import { isNetworkError, withRetry } from './retry.js';
+import { withRetry } from '../../../core/retry.js';
+import { isNetworkError } from './retry.js';
 import { PinnedTransport } from './transport.js';
 import { moRef, moRefXml, type MoRef, type ServiceContent } from './types.js';
 import { child, childText, esc, parseXml, type XmlNode } from './xml.js';

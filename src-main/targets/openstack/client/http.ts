@@ -4,31 +4,8 @@
  * connections. Tokens and request bodies (which may hold passwords) are never logged or put in
  * error messages.
  */
+import { withRetry } from '../../../core/retry.js';
 import { OpenStackError, faultMessage, type OpenStackService } from './errors.js';
-
-export interface RetryOptions {
-  attempts: number;
-  delayMs: number;
-  retryable: (err: unknown) => boolean;
-  signal?: AbortSignal;
-}
-
-/** Runs `fn` up to `attempts` times, waiting `delayMs` (doubling) between retryable failures. */
-export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {
-  let delay = options.delayMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= options.attempts || options.signal?.aborted || !options.retryable(err)) throw err;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
-      delay *= 2;
-    }
-  }
-}
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);

@@ -6,7 +6,8 @@
  */
 import { RehostError } from '../../../../src-shared/errors.js';
 import { OpenStackError, type OpenStackService } from './errors.js';
-import { ServiceHttp, send, withRetry, retryableFor, type TokenSource } from './http.js';
+import { withRetry } from '../../../core/retry.js';
+import { ServiceHttp, send, retryableFor, type TokenSource } from './http.js';
 
 export interface KeystoneCredentials {
   /** e.g. `http://127.0.0.1:5000/v3` (a URL without `/v3` gets it appended). */
