@@ -1,5 +1,4 @@
 /** The Sources screen. */
-export { default as AddSourceForm } from './AddSourceForm.svelte';
 export { default as SourceDetail } from './SourceDetail.svelte';
 export { default as SourcesPage } from './SourcesPage.svelte';
 export { default as SourceTable } from './SourceTable.svelte';

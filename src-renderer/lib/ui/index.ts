@@ -8,3 +8,4 @@ export { default as TextField } from './TextField.svelte';
 export { toneOf, type Tone } from './tone.js';
 export { default as RecordTable } from './RecordTable.svelte';
 export { default as ConfigFields } from './ConfigFields.svelte';
+export { default as AddConfigForm, type AddConfigText } from './AddConfigForm.svelte';
