@@ -9,3 +9,4 @@ export { toneOf, type Tone } from './tone.js';
 export { default as RecordTable } from './RecordTable.svelte';
 export { default as ConfigFields } from './ConfigFields.svelte';
 export { default as AddConfigForm, type AddConfigText } from './AddConfigForm.svelte';
+export { default as ListTable, type ListColumn } from './ListTable.svelte';
