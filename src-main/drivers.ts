@@ -10,6 +10,7 @@ import { createImageSource } from './sources/image/index.js';
 import { createVsphereSource } from './sources/vsphere/index.js';
 import { createKvmTarget } from './targets/kvm/index.js';
 import { createLocalTarget } from './targets/local/index.js';
+import { createOpenStackTarget } from './targets/openstack/index.js';
 
 export function createDriverRegistry(): DriverRegistry {
   return {
@@ -21,6 +22,7 @@ export function createDriverRegistry(): DriverRegistry {
     targets: {
       Local: { factory: createLocalTarget, secretFields: TARGET_SECRET_FIELDS.Local },
       KVM: { factory: createKvmTarget, secretFields: TARGET_SECRET_FIELDS.KVM },
+      OpenStack: { factory: createOpenStackTarget, secretFields: TARGET_SECRET_FIELDS.OpenStack },
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { Keystone } from './keystone.js';
 import { ServiceHttp } from './http.js';
-import { negotiate } from './microversion.js';
+import { compareMicroversions, negotiate } from './microversion.js';
 import { pollUntil, type PollOptions } from './poll.js';
 
 export interface Volume {
@@ -43,6 +43,21 @@ export interface Snapshot {
   size: number;
   volume_id: string;
   created_at: string;
+  metadata?: Record<string, string>;
+}
+
+/** A scheduler pool (`/scheduler-stats/get_pools?detail=true`); capacities may be "infinite"/"unknown". */
+export interface BackendPool {
+  name: string;
+  capabilities?: {
+    pool_name?: string;
+    volume_backend_name?: string;
+    storage_protocol?: string;
+    total_capacity_gb?: number | string;
+    free_capacity_gb?: number | string;
+    allocated_capacity_gb?: number | string;
+    [key: string]: unknown;
+  };
 }
 
 export interface Backup {
@@ -94,6 +109,22 @@ export interface AbsoluteLimits {
   [key: string]: number;
 }
 
+/** A volume transfer (hand-over of a volume to another project); `auth_key` only in the create answer. */
+export interface VolumeTransfer {
+  id: string;
+  name: string | null;
+  volume_id: string;
+  created_at?: string;
+  auth_key?: string;
+  /** 3.57+: the projects on both sides, and whether it was accepted. */
+  source_project_id?: string;
+  destination_project_id?: string | null;
+  accepted?: boolean;
+}
+
+/** Microversion from which `/volume-transfers` (with `no_snapshots`) replaces `/os-volume-transfer`. */
+export const TRANSFERS_MICROVERSION = '3.55';
+
 /** Statuses after which a volume, snapshot or backup will not move on by itself. */
 const FAILED = /^error/;
 
@@ -136,6 +167,16 @@ export class Cinder {
     await this.call('DELETE', `/volumes/${encodeURIComponent(id)}`, { query: { cascade: options.cascade }, signal: options.signal });
   }
 
+  /** Adds or replaces the given metadata keys of a volume (others stay). */
+  async updateVolumeMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>> {
+    return (await this.call<{ metadata: Record<string, string> }>('POST', `/volumes/${encodeURIComponent(id)}/metadata`, { body: { metadata }, signal })).metadata;
+  }
+
+  /** Backend pools with capacity (admin only: others get 403). */
+  async listPools(signal?: AbortSignal): Promise<BackendPool[]> {
+    return (await this.call<{ pools: BackendPool[] }>('GET', '/scheduler-stats/get_pools', { query: { detail: true }, signal })).pools;
+  }
+
   /** `POST /volumes/{id}/action` (`os-set_bootable`, `os-extend`, `os-volume_upload_image` …). */
   async volumeAction<T = unknown>(id: string, action: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
     return this.call<T>('POST', `/volumes/${encodeURIComponent(id)}/action`, { body: action, signal });
@@ -170,8 +211,8 @@ export class Cinder {
   }
 
   // ---- snapshots
-  async createSnapshot(volumeId: string, name: string, options: { force?: boolean; description?: string; signal?: AbortSignal } = {}): Promise<Snapshot> {
-    const snapshot = { volume_id: volumeId, name, force: options.force ?? false, description: options.description };
+  async createSnapshot(volumeId: string, name: string, options: { force?: boolean; description?: string; metadata?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Snapshot> {
+    const snapshot = { volume_id: volumeId, name, force: options.force ?? false, description: options.description, metadata: options.metadata };
     return (await this.call<{ snapshot: Snapshot }>('POST', '/snapshots', { body: { snapshot }, signal: options.signal })).snapshot;
   }
 
@@ -220,9 +261,47 @@ export class Cinder {
     return pollUntil(`backup ${id}`, () => this.getBackup(id, options.signal), (b) => b.status === status, (b) => (FAILED.test(b.status) ? `${b.status}${b.fail_reason ? `: ${b.fail_reason}` : ''}` : null), options);
   }
 
+  // ---- volume transfers (another project takes over a volume: the shared-gateway boot)
+  /** `/volume-transfers` at 3.55+, else the older `/os-volume-transfer` with the same bodies. */
+  private async transfersPath(signal?: AbortSignal): Promise<string> {
+    return compareMicroversions(await this.ready(signal), TRANSFERS_MICROVERSION) >= 0 ? '/volume-transfers' : '/os-volume-transfer';
+  }
+
+  /**
+   * Offers `volumeId` (status `available`) for transfer; the volume turns `awaiting-transfer`.
+   * The answer's `auth_key` is the one secret the accepting project needs: keep it in memory only.
+   * `no_snapshots` (3.55+) lets a volume with snapshots go without them.
+   */
+  async createTransfer(volumeId: string, name: string, options: { noSnapshots?: boolean; signal?: AbortSignal } = {}): Promise<VolumeTransfer & { auth_key: string }> {
+    const path = await this.transfersPath(options.signal);
+    const transfer = { volume_id: volumeId, name, no_snapshots: path === '/volume-transfers' ? (options.noSnapshots ?? false) : undefined };
+    return (await this.call<{ transfer: VolumeTransfer & { auth_key: string } }>('POST', path, { body: { transfer }, signal: options.signal })).transfer;
+  }
+
+  /** Accepts a transfer (called by a user of the receiving project): the volume moves to that project. */
+  async acceptTransfer(id: string, authKey: string, signal?: AbortSignal): Promise<VolumeTransfer> {
+    const path = await this.transfersPath(signal);
+    return (await this.call<{ transfer: VolumeTransfer }>('POST', `${path}/${encodeURIComponent(id)}/accept`, { body: { accept: { auth_key: authKey } }, signal })).transfer;
+  }
+
+  /** Withdraws a transfer not yet accepted; the volume returns to `available`. */
+  async deleteTransfer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call('DELETE', `${await this.transfersPath(signal)}/${encodeURIComponent(id)}`, { signal });
+  }
+
+  /** Pending transfers of the token's project (admin: `all_tenants: 1` for every project). */
+  async listTransfers(query: Record<string, string | number | undefined> = {}, signal?: AbortSignal): Promise<VolumeTransfer[]> {
+    return (await this.call<{ transfers: VolumeTransfer[] }>('GET', `${await this.transfersPath(signal)}/detail`, { query, signal })).transfers;
+  }
+
   // ---- types, limits, quotas
   async listVolumeTypes(signal?: AbortSignal): Promise<VolumeType[]> {
     return (await this.call<{ volume_types: VolumeType[] }>('GET', '/types', { signal })).volume_types;
+  }
+
+  /** The type a volume gets when none is named (3.62+ per project, else the cloud's default). */
+  async defaultVolumeType(signal?: AbortSignal): Promise<VolumeType> {
+    return (await this.call<{ volume_type: VolumeType }>('GET', '/types/default', { signal })).volume_type;
   }
 
   async limits(signal?: AbortSignal): Promise<AbsoluteLimits> {

@@ -67,8 +67,17 @@ export interface Server {
   addresses: Record<string, { addr: string; version: number; 'OS-EXT-IPS:type'?: string; 'OS-EXT-IPS-MAC:mac_addr'?: string }[]>;
   'os-extended-volumes:volumes_attached'?: { id: string; delete_on_termination?: boolean }[];
   fault?: { code: number; message: string; details?: string };
+  metadata?: Record<string, string>;
   flavor: Record<string, unknown>;
   created: string;
+}
+
+export interface VolumeAttachment {
+  id: string;
+  serverId: string;
+  volumeId: string;
+  /** The hypervisor's guess of the guest device: not reliable, identify disks by serial instead. */
+  device: string | null;
 }
 
 export class Nova {
@@ -138,6 +147,21 @@ export class Nova {
   /** `POST /servers/{id}/action`: `{'os-start': null}`, `{'os-stop': null}`, `{reboot: {type}}`, `{'os-getConsoleOutput': {}}` … */
   async serverAction<T = unknown>(id: string, action: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
     return this.call<T>('POST', `/servers/${encodeURIComponent(id)}/action`, { body: action, signal });
+  }
+
+  /** Attaches a volume to a server (Nova asks Cinder and the hypervisor); answers the attachment. */
+  async attachVolume(serverId: string, volumeId: string, signal?: AbortSignal): Promise<VolumeAttachment> {
+    const body = { volumeAttachment: { volumeId } };
+    return (await this.call<{ volumeAttachment: VolumeAttachment }>('POST', `/servers/${encodeURIComponent(serverId)}/os-volume_attachments`, { body, signal })).volumeAttachment;
+  }
+
+  async listVolumeAttachments(serverId: string, signal?: AbortSignal): Promise<VolumeAttachment[]> {
+    return (await this.call<{ volumeAttachments: VolumeAttachment[] }>('GET', `/servers/${encodeURIComponent(serverId)}/os-volume_attachments`, { signal })).volumeAttachments;
+  }
+
+  /** Detaches (asynchronous: the volume turns `detaching`, then `available`). */
+  async detachVolume(serverId: string, volumeId: string, signal?: AbortSignal): Promise<void> {
+    await this.call('DELETE', `/servers/${encodeURIComponent(serverId)}/os-volume_attachments/${encodeURIComponent(volumeId)}`, { signal });
   }
 
   /** Polls until ACTIVE (or `status`); ERROR fails with the server's fault message. */

@@ -42,7 +42,9 @@ async function actionRoutes(app: App, engine: Engine): Promise<void> {
     { schema: { tags: ['hosts'], summary: 'Boot the host on its target (test or cutover)', params: IdParams, body: BootBody, response: { 200: Ack, ...ErrorResponses } } },
     async (request) => {
       const { backup_type, snapshot_id, project_name, ...options } = request.body.boot;
-      await engine.lifecycle.boot(request.params.id, { backupType: backup_type, snapshotId: snapshot_id, projectName: project_name ?? null, options });
+      // project_name also goes to the driver: it picks the project the machine boots in
+      const driverOptions = project_name === undefined ? options : { ...options, project_name };
+      await engine.lifecycle.boot(request.params.id, { backupType: backup_type, snapshotId: snapshot_id, projectName: project_name ?? null, options: driverOptions });
       return { code: 200, message: 'Start booting host' };
     },
   );

@@ -1,0 +1,101 @@
+/**
+ * What every part of the OpenStack target shares: the parsed configuration, the client, and the
+ * naming and tagging rules. Every resource Rehost creates carries its host id and role (Cinder and
+ * Nova metadata; Neutron `description` "rehost:<host id>" plus tags where the cloud has the
+ * extension), so cleanup finds exactly what Rehost made and never touches anything else.
+ */
+import type { Logger } from '../../core/ports.js';
+import type { OpenStackClient } from './client/index.js';
+
+/** How the engine reaches the gateway ("HyperGate") where the agent runs in the sink role. */
+export interface GatewaySettings {
+  /**
+   * `dedicated`: the gateway and sync volumes live in the configured project. `shared`: they live
+   * in the configured (service) project, and a boot hands volumes to the user's project by
+   * volume transfer.
+   */
+  mode: 'dedicated' | 'shared';
+  /** An existing instance the user named; null = Rehost creates one from image/flavor/network. */
+  serverId: string | null;
+  imageId: string | null;
+  flavorId: string | null;
+  networkId: string | null;
+  /** SSH address of the gateway; overrides the server's own address (needed behind NAT, and with the test peer). */
+  address: string | null;
+  sshPort: number;
+  username: string;
+  /** Pinned host key `SHA256:…`; null = pinned on first use (kept in the driver's work folder). */
+  hostKey: string | null;
+  /** Run the agent through `sudo -n` (a non-root gateway user). */
+  sudo: boolean;
+}
+
+/** The target's `config`, parsed and checked (secrets are in `OpenStackContext.secret`). */
+export interface OpenStackTargetConfig {
+  authUrl: string;
+  username: string;
+  projectName: string;
+  userDomainId: string;
+  projectDomainId: string;
+  region: string | null;
+  volumeAvailabilityZone: string | null;
+  /** Cinder volume type of sync volumes; null = the cloud's default type. */
+  volumeType: string | null;
+  gateway: GatewaySettings;
+}
+
+export interface OpenStackContext {
+  client: OpenStackClient;
+  config: OpenStackTargetConfig;
+  /** `os_password`, `gateway_password`, `gateway_private_key`, `gateway_passphrase`: memory only. */
+  secret: Record<string, string>;
+  log: Logger;
+  workDir: string;
+  /** Project id where sync volumes (and the gateway) live: the configured credentials' project. */
+  volumeProjectId(): Promise<string>;
+}
+
+/** What a Rehost-made resource is for. */
+export type RehostRole = 'sync' | 'snapshot' | 'boot' | 'gateway';
+
+/** Metadata keys (Cinder volumes and snapshots, Nova servers). */
+export const META_HOST = 'rehost_host';
+export const META_ROLE = 'rehost_role';
+/** On sync volumes: the source disk index. */
+export const META_DISK = 'rehost_disk';
+/** On sync volumes: "1" once the sink wrote to it (until then it holds only zeros). */
+export const META_WRITTEN = 'rehost_written';
+
+/** The metadata every Rehost-made Cinder/Nova resource carries. */
+export function rehostMetadata(hostId: string, role: RehostRole, extra: Record<string, string> = {}): Record<string, string> {
+  return { [META_HOST]: hostId, [META_ROLE]: role, ...extra };
+}
+
+/** True when `metadata` marks a resource Rehost made (for `hostId` and `role` when given). */
+export function isRehostOwned(metadata: Record<string, string> | null | undefined, hostId?: string, role?: RehostRole): boolean {
+  if (!metadata || typeof metadata[META_HOST] !== 'string' || typeof metadata[META_ROLE] !== 'string') return false;
+  return (hostId === undefined || metadata[META_HOST] === hostId) && (role === undefined || metadata[META_ROLE] === role);
+}
+
+/** Neutron resources (ports, floating IPs) have no metadata: their description marks them. */
+export function neutronDescription(hostId: string): string {
+  return `rehost:${hostId}`;
+}
+
+/** Neutron tags (where the `standard-attr-tag` extension exists), same rule as the metadata. */
+export function neutronTags(hostId: string, role: RehostRole): string[] {
+  return [`${META_HOST}=${hostId}`, `${META_ROLE}=${role}`];
+}
+
+/** Seed naming: `sync_vol_<host name>_<disk index>`. */
+export function syncVolumeName(hostName: string, diskIndex: number): string {
+  return `sync_vol_${hostName}_${diskIndex}`;
+}
+
+/** Name of a gateway server Rehost creates for a project. */
+export function gatewayServerName(projectName: string): string {
+  return `HyperGate_${projectName}`;
+}
+
+/** The marker hostId of a gateway server (it belongs to the target, not to one host). */
+export const GATEWAY_OWNER = 'gateway';

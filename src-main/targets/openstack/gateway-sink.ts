@@ -1,0 +1,113 @@
+/**
+ * A DiskSink on the gateway: the agent there (sink role) holds the attached volume open, and
+ * writes, reads and fsyncs arrive over the replication wire protocol on the SSH channel.
+ * Writes are pipelined: `write()` resolves once the chunk is encoded and handed to the channel
+ * (a bounded window of answers may still be outstanding), so link latency does not stall the
+ * copy; `flush()` waits for every answer, surfaces any failure, then fsyncs on the gateway, which
+ * is what a checkpoint needs. Chunks travel zstd-compressed when the agent has zstd and it pays.
+ */
+import { compress, decompress } from 'zstd-napi';
+import { RehostError } from '../../../src-shared/errors.js';
+import type { DiskSink } from '../../core/drivers.js';
+import type { AgentSession } from '../../sources/agent/session.js';
+import { Codec, encodeRead, encodeWrite, Msg } from '../../replication/wire/messages.js';
+
+/** Writes in flight: 8 × 4 MiB chunks. */
+const WINDOW = 8;
+/** Compress only when it saves at least this share (else the gateway's decode cost buys nothing). */
+const MIN_SAVING = 0.1;
+/** Bytes compressed first to decide whether a chunk is worth compressing. */
+const SAMPLE = 128 * 1024;
+
+export class GatewaySink implements DiskSink {
+  private readonly inflight = new Set<Promise<unknown>>();
+  private failure: Error | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly session: AgentSession,
+    private readonly handle: number,
+    readonly sizeBytes: number,
+    private readonly path: string,
+    private readonly blank: boolean,
+    private readonly zstd: boolean,
+  ) {}
+
+  /**
+   * Opens `path` on the gateway for writing. `blank`: the volume is known to hold only zeros
+   * (Rehost created it and never wrote to it).
+   */
+  static async open(session: AgentSession, path: string, expectedBytes: number, blank: boolean, signal: AbortSignal): Promise<GatewaySink> {
+    const opened = await session.peer.call<{ handle: number; size: number }>('open', { path, size: expectedBytes }, signal);
+    if (opened.size < expectedBytes) {
+      await session.peer.call('close', { handle: opened.handle }).catch(() => undefined);
+      throw new RehostError('CONFLICT', `the gateway device ${path} holds ${opened.size} bytes, less than the volume's ${expectedBytes}: wrong device or volume not extended`);
+    }
+    return new GatewaySink(session, opened.handle, opened.size, path, blank, session.hello.codecs.includes('zstd'));
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check(offset, data.byteLength);
+    const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const packed = this.pack(raw);
+    // encodeWrite copies the bytes into the frame: the caller may reuse `data` once this returns
+    const frame = encodeWrite({ handle: this.handle, offset, codec: packed === null ? Codec.Raw : Codec.Zstd, data: packed ?? raw });
+    const answer = this.session.peer.request(Msg.Write, frame).catch((err: unknown) => {
+      this.failure ??= new RehostError('DRIVER', `writing ${this.path} on the gateway at offset ${offset} failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    });
+    this.inflight.add(answer);
+    void answer.finally(() => this.inflight.delete(answer));
+    while (this.inflight.size >= WINDOW) await Promise.race(this.inflight);
+    if (this.failure) throw this.failure;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.check(offset, length);
+    await this.settle();
+    const frame = await this.session.peer.request(Msg.Read, encodeRead({ handle: this.handle, offset, length, zstd: this.zstd }));
+    const codec = frame.payload.readUInt8(0);
+    const body = frame.payload.subarray(1);
+    if (codec === Codec.Zero) return Buffer.alloc(length);
+    return codec === Codec.Zstd ? decompress(body) : body;
+  }
+
+  /** Every write answered, then fsync on the gateway. */
+  async flush(): Promise<void> {
+    if (this.closed) return;
+    await this.settle();
+    await this.session.peer.call('flush', { handle: this.handle });
+  }
+
+  async isBlank(): Promise<boolean> {
+    return this.blank;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.inflight);
+    if (this.session.peer.closed === null) await this.session.peer.call('close', { handle: this.handle }).catch(() => undefined);
+  }
+
+  private async settle(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    if (this.failure) throw this.failure;
+  }
+
+  /** The zstd frame of `raw` when the gateway can decode it and it saves enough; else null. */
+  private pack(raw: Buffer): Buffer | null {
+    if (!this.zstd || raw.length < 4096) return null;
+    const sample = raw.subarray(0, Math.min(raw.length, SAMPLE));
+    if (compress(sample).length > sample.length * (1 - MIN_SAVING)) return null;
+    const packed = compress(raw);
+    return packed.length <= raw.length * (1 - MIN_SAVING) ? packed : null;
+  }
+
+  private check(offset: number, length: number): void {
+    if (this.closed) throw new RehostError('CONFLICT', `volume device ${this.path} on the gateway is closed`);
+    if (this.failure) throw this.failure;
+    if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > this.sizeBytes) {
+      throw new RehostError('DRIVER', `volume device ${this.path}: range ${offset}+${length} is outside its ${this.sizeBytes} bytes`);
+    }
+  }
+}
