@@ -25,6 +25,24 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
       volume_availability_zone: Type.Optional(str('Volume availability zone', ['nova'])),
       port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'HyperGate service port' })),
       auth_url: Type.Optional(str('HyperGate service address')),
+      volume_type: Type.Optional(str('Cinder volume type of the sync volumes (default: the cloud\'s default type)', ['standard'])),
+      gateway_mode: Type.Optional(
+        Type.Union([Type.Literal('dedicated'), Type.Literal('shared')], {
+          description: 'dedicated: gateway and volumes in this project; shared: in this (service) project, volumes handed to the user\'s project by volume transfer at boot',
+        }),
+      ),
+      gateway_server_id: Type.Optional(str('Existing gateway (HyperGate) instance id')),
+      gateway_image_id: Type.Optional(str('Image for a gateway Rehost creates')),
+      gateway_flavor_id: Type.Optional(str('Flavor for a gateway Rehost creates')),
+      gateway_network_id: Type.Optional(str('Network for a gateway Rehost creates')),
+      gateway_address: Type.Optional(str('SSH address of the gateway (default: its floating or fixed IP)', ['192.168.10.50'])),
+      gateway_ssh_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 22, description: 'SSH port of the gateway' })),
+      gateway_username: Type.Optional(str('SSH user on the gateway', ['root'])),
+      gateway_password: Type.Optional(str('SSH password of the gateway (kept in the OS keychain)')),
+      gateway_private_key: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'SSH private key of the gateway, PEM/OpenSSH (kept in the OS keychain)' })),
+      gateway_passphrase: Type.Optional(str('Passphrase of the gateway key (kept in the OS keychain)')),
+      gateway_host_key: Type.Optional(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$', description: 'Pinned SSH host key of the gateway, SHA256:… (default: pinned on first use)' })),
+      gateway_sudo: Type.Optional(Type.Boolean({ description: 'Run the agent through sudo -n (a non-root gateway user)' })),
     },
     { additionalProperties: false },
   ),
@@ -40,6 +58,7 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
       host_key: Type.Optional(Type.String({ pattern: '^SHA256:', description: 'Pinned SSH host key' })),
       sudo: Type.Optional(Type.Boolean()),
       path: Type.Optional(str('Storage folder on the KVM host', ['/var/lib/rehost'])),
+      libvirt_uri: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9+]+://', description: 'libvirt URI on the KVM host (default qemu:///system; plain QEMU when libvirt is absent and this is unset)', examples: ['qemu:///system'] })),
     },
     { additionalProperties: false },
   ),
@@ -54,7 +73,7 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
 
 /** Secret fields per cloud type: stored in the keychain, never in the database. */
 export const TARGET_SECRET_FIELDS: Record<CloudType, readonly string[]> = {
-  OpenStack: ['os_password'],
+  OpenStack: ['os_password', 'gateway_password', 'gateway_private_key', 'gateway_passphrase'],
   KVM: ['password', 'private_key', 'passphrase'],
   Local: [],
 };

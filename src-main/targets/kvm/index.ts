@@ -1,11 +1,14 @@
 /**
  * The KVM target driver: a Linux host with QEMU (the way plain KVM and Proxmox VE hosts are used),
- * reached over SSH. Volumes, snapshots and machines live on that host under `config.path`.
+ * reached over SSH. Volumes, snapshots and machines live on that host under `config.path`; machines
+ * are libvirt domains when `virsh -c <config.libvirt_uri, default qemu:///system>` answers there
+ * (through `sudo -n` with `config.sudo`), plain QEMU processes otherwise.
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DriverDeps, TargetDriver } from '../../core/drivers.js';
 import { KvmTarget } from './kvm-target.js';
 import { KvmLayout } from './layout.js';
+import { DEFAULT_LIBVIRT_URI, Libvirt } from './libvirt.js';
 import { KvmSsh } from './ssh.js';
 
 /** Kept in the OS keychain, never in the database. */
@@ -24,5 +27,8 @@ export function createKvmTarget(deps: DriverDeps, config: Record<string, unknown
     hostKey: typeof config.host_key === 'string' ? config.host_key : null,
     secret: deps.secret,
   });
-  return new KvmTarget(deps, ssh, new KvmLayout(typeof config.path === 'string' ? config.path : '/var/lib/rehost'));
+  const uri = typeof config.libvirt_uri === 'string' && config.libvirt_uri !== '' ? config.libvirt_uri : null;
+  if (uri !== null && !/^[a-z0-9+]+:\/\/[^\s'"]*$/i.test(uri)) throw new RehostError('VALIDATION', `config.libvirt_uri: ${uri} is not a libvirt URI such as qemu:///system`, { field: 'config.libvirt_uri' });
+  const libvirt = new Libvirt(ssh, { uri: uri ?? DEFAULT_LIBVIRT_URI, sudo: config.sudo === true, required: uri !== null });
+  return new KvmTarget(deps, ssh, new KvmLayout(typeof config.path === 'string' ? config.path : '/var/lib/rehost'), libvirt);
 }

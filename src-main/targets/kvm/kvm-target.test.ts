@@ -17,6 +17,8 @@ test('the factory needs an address, a user and a password or key; the driver sna
   assert.throws(() => createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', username: 'root' }), (e: unknown) => RehostError.is(e, 'VALIDATION'));
   assert.throws(() => createKvmTarget(deps({}), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root' }), /password or config\.private_key/);
   assert.throws(() => createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root', path: 'rel/dir' }), /absolute/);
+  assert.throws(() => createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root', libvirt_uri: "qemu:///system' ; reboot" }), /libvirt_uri/);
+  createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root', libvirt_uri: 'qemu:///system?socket=/run/x/libvirt-sock' });
   const t = createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root' });
   assert.ok(hasSnapshots(t) && canBoot(t));
   assert.equal((await t.listResources('flavors', new AbortController().signal))[0]!.id, 'kvm.tiny');

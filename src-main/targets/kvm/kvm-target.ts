@@ -1,19 +1,20 @@
 /**
- * The KVM target: a Linux host with QEMU reached over SSH. Volumes are sparse raw files under
- * `config.path` on that host, written over SFTP; snapshots are `cp --reflink=auto --sparse=always`
- * copies made there; machines run under the host's own QEMU (machines.ts).
+ * The KVM target: a Linux host with QEMU (and libvirt, when there) reached over SSH. Volumes are
+ * sparse raw files under `config.path` on that host, written over SFTP; snapshots are reflinks or
+ * qcow2 deltas made there (snapshots.ts); machines run as libvirt domains or plain QEMU (machines.ts).
  *
- *   <path>/<host id>/disk-<n>.raw, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
+ *   <path>/<host id>/disk-<n>.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
  *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup
  */
-import { posix } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
+import type { Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
 import { SftpSink } from './sftp-sink.js';
+import { KvmSnapshots } from './snapshots.js';
 import { KvmSsh, sh } from './ssh.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
@@ -29,14 +30,11 @@ export class KvmTarget implements TargetDriver {
     private readonly deps: DriverDeps,
     private readonly ssh: KvmSsh,
     private readonly layout: KvmLayout,
+    private readonly libvirt: Libvirt,
   ) {
-    this.machines = new KvmMachines(ssh, layout, deps.log);
-    this.snapshots = {
-      create: (host, volumes, name, signal) => this.createSnapshot(host, volumes, name, signal),
-      remove: async (ref, signal) => {
-        await this.ssh.exec(`rm -rf -- ${sh(this.layout.assertSnapshotRef(ref))}`, signal);
-      },
-    };
+    const snapshots = new KvmSnapshots(ssh, layout, deps.log);
+    this.snapshots = snapshots;
+    this.machines = new KvmMachines(ssh, layout, deps.log, libvirt, snapshots);
   }
 
   async verify(signal: AbortSignal): Promise<TargetInventory> {
@@ -57,7 +55,11 @@ export class KvmTarget implements TargetDriver {
   async listResources(kind: ResourceKind, signal: AbortSignal): Promise<Record<string, unknown>[]> {
     signal.throwIfAborted();
     if (kind === 'flavors') return KVM_FLAVORS.map((f) => ({ ...f }));
-    if (kind === 'networks') return [{ id: 'user-nat', name: 'User-mode NAT' }];
+    if (kind === 'networks') {
+      const lv = await this.libvirt.probe(signal);
+      if (lv.ok) return (await this.libvirt.networks(signal)).map((n) => ({ ...n }));
+      return [{ id: 'user-nat', name: 'User-mode NAT', type: 'user', active: true }];
+    }
     if (kind === 'availability_zones') return [{ id: 'kvm', name: 'kvm' }];
     throw new RehostError('UNPROCESSABLE', `KVM targets have no ${kind}; they offer ${RESOURCES.join(', ')}`, { field: 'kind' });
   }
@@ -104,19 +106,5 @@ export class KvmTarget implements TargetDriver {
     await Promise.all([...this.sinks].map((s) => s.close().catch(() => undefined)));
     this.sinks.clear();
     await this.ssh.close();
-  }
-
-  private async createSnapshot(host: Host, volumes: Volume[], name: string, signal: AbortSignal): Promise<{ ref: string; sizeBytes: number }> {
-    const dir = this.layout.snapshot(host.id, name);
-    const partial = `${dir}.partial`;
-    const copies = [...volumes]
-      .sort((a, b) => a.diskIndex - b.diskIndex)
-      .map((v) => `cp --reflink=auto --sparse=always -- ${sh(this.layout.assertVolumeRef(v.ref))} ${sh(posix.join(partial, `disk-${v.diskIndex}.raw`))}`)
-      .join(' && ');
-    const out = await this.ssh.exec(
-      `[ ! -e ${sh(dir)} ] || { echo "snapshot ${name} exists" >&2; exit 3; }; rm -rf ${sh(partial)} && mkdir -p ${sh(partial)} && ${copies} && sync -f ${sh(partial)} && mv ${sh(partial)} ${sh(dir)} && du -sB1 ${sh(dir)} | cut -f1`,
-      signal,
-    );
-    return { ref: dir, sizeBytes: Number(out.trim()) || 0 };
   }
 }

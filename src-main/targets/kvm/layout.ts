@@ -28,6 +28,21 @@ export class KvmLayout {
   volume(hostId: string, index: number): string {
     return posix.join(this.hostDir(hostId), `disk-${index}.raw`);
   }
+  /** Snapshot data: raw bases and qcow2 deltas, never renamed while a snapshot or overlay needs them. */
+  layersDir(hostId: string): string {
+    return posix.join(this.hostDir(hostId), 'layers');
+  }
+  machinesDir(hostId: string): string {
+    return posix.join(this.hostDir(hostId), 'machines');
+  }
+  bootDir(hostId: string, instanceId: string): string {
+    return posix.join(this.hostDir(hostId), 'boot', instanceId);
+  }
+  /** Cutover copies live outside the host folder so that cleanup keeps them. */
+  migratedDir(hostId: string, stamp: string): string {
+    this.hostDir(hostId);
+    return posix.join(this.root, 'migrated', `${hostId}-${stamp}`);
+  }
   snapshot(hostId: string, name: string): string {
     if (!NAME.test(name)) throw new RehostError('VALIDATION', `snapshot name ${JSON.stringify(name)} is not a plain name`, { hostId });
     return posix.join(this.hostDir(hostId), 'snapshots', name);

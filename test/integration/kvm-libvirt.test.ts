@@ -1,0 +1,155 @@
+/**
+ * The KVM target with libvirt on the "KVM host": a real libvirtd (test/peers/libvirt.ts, in its own
+ * network namespace) and a real sshd on 127.0.0.1. The busybox image is synced over SFTP, snapshots
+ * become qcow2 deltas there, a test boot from the first snapshot runs as a transient libvirt domain
+ * on the peer's network and shows the first data on its console, a cutover runs as a persistent
+ * domain with the newest data, and cleanup leaves `virsh list --all` and the host folder as they
+ * were (plus the kept cutover copy). Needs root, QEMU, openssh-server and libvirt.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
+import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
+import { libvirtUnavailable, startLibvirt, type LibvirtPeer } from '../peers/libvirt.js';
+import { SSHD, startSshd, type Sshd } from '../peers/sshd.js';
+
+const skip = bootFixtureUnavailable() ?? (existsSync(SSHD) ? null : 'openssh-server is not installed') ?? libvirtUnavailable();
+const work = tempDir('kvm-libvirt');
+let r: Rehost | undefined;
+let sshd: Sshd | undefined;
+let libvirt: LibvirtPeer | undefined;
+after(async () => {
+  await r?.stop();
+  await sshd?.stop();
+  await libvirt?.stop();
+  removeDir(work);
+});
+
+async function host(id: string): Promise<any> {
+  return (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
+}
+
+async function sync(id: string, mode: 'full' | 'incremental'): Promise<void> {
+  const before = (await r!.api('GET', `/jobs?id=${id}&job_type=Sync`)).body.total;
+  assert.equal((await r!.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: mode } })).status, 200);
+  await waitFor(`${mode} sync`, async () => {
+    const h = await host(id);
+    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
+    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Sync&page_size=1`)).body;
+    return jobs.total > before && jobs.data[0].job_status === 'done' && h.h_host_status === 'sync_snapshot_done';
+  }, 120_000);
+}
+
+async function boot(id: string, body: Record<string, unknown>): Promise<any> {
+  const before = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot`)).body.total;
+  const res = await r!.api('POST', `/hosts/${id}/action`, { boot: { flavor_id: 'kvm.small', boot_timeout_seconds: 180, ...body } });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  // The host shows boot_done a moment before its job records the result: wait for both.
+  await waitFor('boot', async () => {
+    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body;
+    return jobs.total > before && ['done', 'failed'].includes(jobs.data[0].job_status) && ['boot_done', 'boot_failed'].includes((await host(id)).h_boot_status);
+  }, 300_000, 250);
+  return (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body.data[0];
+}
+
+/** Creates the KVM target and waits until it is active; returns its uuid. */
+async function addTarget(config: Record<string, unknown>): Promise<string> {
+  const created = await r!.api('POST', '/targets', { type: 'HyperGate', config, metadata: { driver_name: 'KVM' } });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const tgt = created.body.data.uuid;
+  await waitFor('target active', async () => {
+    const t = (await r!.api('GET', '/targets')).body.targets.data.find((x: any) => x.uuid === tgt);
+    if (t?.target_status === 'create_failed') throw new Error(JSON.stringify(t));
+    return t?.target_status === 'active';
+  });
+  return tgt;
+}
+
+test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover as libvirt domains, cleanup', { skip: skip ?? false, timeout: 900_000 }, async () => {
+  const image = buildBusyboxImage(128);
+  // libvirt runs guests as libvirt-qemu: it must reach the disks under the test folder.
+  chmodSync(work, 0o755);
+  libvirt = await startLibvirt(join(work, 'libvirt'));
+  sshd = await startSshd(join(work, 'sshd'));
+  const images = join(work, 'images');
+  const remote = join(work, 'kvm-host');
+  mkdirSync(images);
+  mkdirSync(remote);
+  const disk = join(images, 'kvm-lv-01.raw');
+  execFileSync('cp', ['--sparse=always', image, disk]);
+  const gen1 = writeDataRegion(disk);
+  const domainsBefore = libvirt.virsh('list', '--all', '--name');
+  r = await startRehost();
+  await r.login();
+  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'imgs', config: { path: images } })).body.data.id;
+  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
+  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
+  await r.api('POST', '/hosts/register', { ids: [id] });
+  const ssh = { cloud_type: 'KVM', address: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.privateKey, host_key: sshd.hostKey, path: remote };
+  const bad = await r.api('POST', '/targets', { type: 'HyperGate', config: { ...ssh, libvirt_uri: 'not a uri' }, metadata: { driver_name: 'KVM' } });
+  assert.equal(bad.status, 400, JSON.stringify(bad.body));
+  assert.match(JSON.stringify(bad.body), /libvirt_uri/);
+  const tgt = await addTarget({ ...ssh, libvirt_uri: libvirt.uri });
+
+  const networks = (await r.api('GET', `/targets/${tgt}/resources?kind=networks`)).body.data;
+  assert.ok(networks.some((n: any) => n.id === libvirt!.network && n.type === 'network' && n.active), JSON.stringify(networks));
+  assert.ok(networks.some((n: any) => n.id === 'default' && n.active === false), 'the inactive default network is listed as such');
+
+  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
+  await sync(id, 'full');
+  writeDataRegion(disk);
+  await sync(id, 'incremental');
+  assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
+  const snaps = (await r.api('GET', `/hosts/${id}?sheet=snapshot`)).body.data.sort((a: any, b: any) => a.created_at.localeCompare(b.created_at) || a.snapshot_name.localeCompare(b.snapshot_name));
+  assert.equal(snaps.length, 2);
+  // On a file system with reflinks every snapshot is a reflinked raw file instead of a delta.
+  const reflinks = spawnSync('cp', ['--reflink=always', disk, join(remote, 'probe')]).status === 0;
+  rmSync(join(remote, 'probe'), { force: true });
+  const second = join(remote, id, 'snapshots', snaps[1].snapshot_name, `disk-0.${reflinks ? 'raw' : 'qcow2'}`);
+  assert.ok(lstatSync(second).isSymbolicLink(), 'a snapshot links to its layer');
+  const delta = execFileSync('du', ['-B1', '-L', second], { encoding: 'utf8' });
+  if (!reflinks) assert.ok(Number(delta.split('\t')[0]) < 32 * 1024 * 1024, `the delta holds the changed data only, not the 128 MiB disk: ${delta}`);
+
+  const unknown = await r.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id, flavor_id: 'kvm.small', network_id: 'x; reboot' } });
+  assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+
+  const wrongNet = await boot(id, { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id, network_id: 'no-such-net' });
+  assert.equal(wrongNet.job_status, 'failed');
+  assert.match(wrongNet.steps[0].detail, /network_id no-such-net is neither a libvirt network nor a bridge.*rehost-test-/);
+  assert.equal(existsSync(join(remote, id, 'boot')) ? readdirSync(join(remote, id, 'boot')).length : 0, 0, 'a failed boot leaves no overlay behind');
+
+  const test1 = await boot(id, { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id, network_id: libvirt.network });
+  assert.equal(test1.job_status, 'done', JSON.stringify(test1));
+  const detail1 = test1.steps[0].detail as string;
+  assert.match(detail1, /via libvirt/);
+  assert.match(detail1, new RegExp(`transient domain rehost-${id}-`));
+  assert.match(detail1, new RegExp(`network ${libvirt.network}`));
+  assert.match(detail1, new RegExp(`MIGRATION-BOOT-OK.*data=${gen1}`), 'the old snapshot boots the old data');
+  assert.match((await r.api('GET', `/hosts/${id}/console`)).body, new RegExp(`data=${gen1}`));
+  const test1Id = (await host(id)).cloud_instance_id;
+  assert.ok(libvirt.virsh('list', '--transient', '--name').includes(`rehost-${id}-${test1Id}`), 'the test boot runs as a transient domain');
+  const xml = libvirt.virsh('dumpxml', `rehost-${id}-${test1Id}`);
+  assert.match(xml, new RegExp(`<source network='${libvirt.network}'`));
+  assert.match(xml, /<target dev='vda' bus='virtio'\/>/);
+
+  const gen3 = writeDataRegion(disk);
+  const cut = await boot(id, { backup_type: 'volume_backup', snapshot_id: snaps[1].id });
+  assert.equal(cut.job_status, 'done', JSON.stringify(cut));
+  assert.match(cut.steps[1].detail, /via libvirt.*persistent domain/);
+  assert.match(cut.steps[1].detail, new RegExp(`data=${gen3}`), 'the cutover boots the newest data');
+  const instance = (await host(id)).cloud_instance_id;
+  const persistent = libvirt.virsh('list', '--persistent', '--name');
+  assert.ok(persistent.includes(`rehost-${id}-${instance}`), `the cutover machine is a persistent domain: ${persistent}`);
+  assert.ok(!libvirt.virsh('list', '--all', '--name').includes(test1Id), 'the cutover stopped the test boot');
+
+  assert.equal((await r.api('POST', '/hosts', { ids: [id], clean: { force: false } })).status, 200);
+  await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 60_000);
+  assert.equal(libvirt.virsh('list', '--all', '--name'), domainsBefore, 'cleanup stopped and undefined every domain it made');
+  assert.deepEqual(readdirSync(remote), ['migrated'], 'only the cutover copy is left on the KVM host');
+  const kept = readdirSync(join(remote, 'migrated'));
+  assert.equal(kept.length, 1);
+  assert.deepEqual(readdirSync(join(remote, 'migrated', kept[0]!)).sort(), ['disk-0.raw', 'domain.xml'], 'the cutover disk and its domain XML, to define it again by hand');
+});
