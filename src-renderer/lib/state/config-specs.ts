@@ -7,7 +7,7 @@
 import type { MessageKey } from '../../../src-shared/i18n/index.js';
 import type { CloudType, SourceType } from '../../../src-shared/states.js';
 
-export type FieldKind = 'text' | 'password' | 'port' | 'checkbox' | 'textarea' | 'list';
+export type FieldKind = 'text' | 'password' | 'port' | 'checkbox' | 'textarea' | 'list' | 'choice';
 
 export interface FieldSpec {
   key: string;
@@ -16,6 +16,8 @@ export interface FieldSpec {
   required?: boolean;
   hint?: MessageKey;
   placeholder?: string;
+  /** The values a `choice` field offers; left empty, the engine's default applies. */
+  choices?: readonly string[];
 }
 
 export type FieldValues = Record<string, string | boolean>;
@@ -55,6 +57,20 @@ export const TARGET_FIELDS: Record<CloudType, FieldSpec[]> = {
     { key: 'volume_availability_zone', label: 'form.volume_availability_zone', kind: 'text', placeholder: 'nova' },
     { key: 'auth_url', label: 'form.gate_address', kind: 'text', hint: 'form.gate_hint' },
     { key: 'port', label: 'form.gate_port', kind: 'port', placeholder: '18090' },
+    { key: 'volume_type', label: 'form.volume_type', kind: 'text' },
+    { key: 'gateway_mode', label: 'form.gateway_mode', kind: 'choice', choices: ['dedicated', 'shared'], hint: 'form.gateway_mode_hint' },
+    { key: 'gateway_server_id', label: 'form.gateway_server_id', kind: 'text', hint: 'form.gateway_server_hint' },
+    { key: 'gateway_image_id', label: 'form.gateway_image_id', kind: 'text' },
+    { key: 'gateway_flavor_id', label: 'form.gateway_flavor_id', kind: 'text' },
+    { key: 'gateway_network_id', label: 'form.gateway_network_id', kind: 'text' },
+    { key: 'gateway_address', label: 'form.gateway_address', kind: 'text', hint: 'form.gateway_address_hint' },
+    { key: 'gateway_ssh_port', label: 'form.gateway_ssh_port', kind: 'port', placeholder: '22' },
+    { key: 'gateway_username', label: 'form.gateway_username', kind: 'text', placeholder: 'root' },
+    { key: 'gateway_password', label: 'form.gateway_password', kind: 'password', hint: 'form.secret_hint' },
+    { key: 'gateway_private_key', label: 'form.gateway_private_key', kind: 'textarea', hint: 'form.secret_hint' },
+    { key: 'gateway_passphrase', label: 'form.passphrase', kind: 'password' },
+    { key: 'gateway_host_key', label: 'form.host_key', kind: 'text', hint: 'form.host_key_hint', placeholder: 'SHA256:…' },
+    { key: 'gateway_sudo', label: 'form.sudo', kind: 'checkbox' },
   ],
   KVM: [
     { key: 'address', label: 'form.address', kind: 'text', required: true },
@@ -66,6 +82,7 @@ export const TARGET_FIELDS: Record<CloudType, FieldSpec[]> = {
     { key: 'sudo', label: 'form.sudo', kind: 'checkbox' },
     { key: 'host_key', label: 'form.host_key', kind: 'text', hint: 'form.host_key_hint', placeholder: 'SHA256:…' },
     { key: 'path', label: 'form.kvm_path', kind: 'text', placeholder: '/var/lib/rehost' },
+    { key: 'libvirt_uri', label: 'form.libvirt_uri', kind: 'text', placeholder: 'qemu:///system', hint: 'form.libvirt_uri_hint' },
   ],
 };
 
