@@ -67,7 +67,7 @@ const FOLDERS = [
   },
   {
     name: 'src-main drivers, store, api, replication',
-    files: ['src-main/{store,api,sources,targets,replication}/**'],
+    files: ['src-main/{store,api,sources,targets,replication,fixup}/**'],
     forbid: [
       mainFolders(['electron'], 'Only the composition roots import src-main/electron (STYLE rule 1).'),
       mainFiles(['cli'], 'Only the composition roots import cli.ts (STYLE rule 1).'),
