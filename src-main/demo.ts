@@ -178,9 +178,24 @@ async function syncAndWait(api: Client, hostId: string, mode: 'full' | 'incremen
 
 function verify(out: (line: string) => void, source: string, target: string, when: string): void {
   const a = sha256(source);
-  const b = sha256(target);
+  const flat = volumeContent(target);
+  const b = sha256(flat);
+  if (flat !== target) rmSync(flat, { force: true });
   if (a !== b) throw new Error(`verification after ${when}: target ${b} differs from source ${a}`);
   out(`    verified after ${when}: sha256 ${a.slice(0, 16)}… on both sides`);
+}
+
+/**
+ * The Local target keeps a volume as `<stem>.qcow2` (layered snapshots) or `<stem>.raw`; a qcow2
+ * volume is read through qemu-img into a raw file beside it, so both sides hash the same bytes.
+ */
+function volumeContent(rawPath: string): string {
+  const qcow2 = rawPath.replace(/\.raw$/, '.qcow2');
+  if (!existsSync(qcow2)) return rawPath;
+  const flat = `${qcow2}.verify.raw`;
+  const res = spawnSync('qemu-img', ['convert', '-U', '-O', 'raw', qcow2, flat], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`reading ${qcow2}: ${res.stderr || res.error?.message}`);
+  return flat;
 }
 
 function sha256(path: string): string {

@@ -46,6 +46,8 @@ export interface OpenSnapshotOptions {
 export interface SourceSnapshot {
   /** How consistency was obtained, reported in the job steps. */
   readonly method: string;
+  /** How disk data travels from the source (e.g. "relay over SSH", "direct TLS 1.3"), reported in the job steps. */
+  readonly transport?: string;
   readonly disks: SourceDisk[];
   close(): Promise<void>;
 }
@@ -68,6 +70,11 @@ export interface SourceDisk {
    * unknown); resolves with the chunks whose current digest differs, and that digest.
    */
   changedChunks?(known: ReadonlyMap<number, bigint>, chunkSize: number, signal: AbortSignal): Promise<Map<number, bigint>>;
+  /**
+   * Optional: the replicator is done with a buffer `read` returned (written and hashed), so a
+   * driver that pools its chunk buffers may reuse it.
+   */
+  release?(data: Uint8Array): void;
 }
 
 export interface SourceDriver {
@@ -78,7 +85,28 @@ export interface SourceDriver {
   discover(signal: AbortSignal): Promise<SourceInventory>;
   checkHost(ref: string, signal: AbortSignal): Promise<EnvCheck[]>;
   openSnapshot(ref: string, options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot>;
+  /** Optional: the source is being deleted; remove what the driver left on it (an agent's runtime cache). */
+  unregister?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
+  /** Services on the source host (capability: sources that run commands on their hosts, e.g. Agent). */
+  services?: SourceServices;
+}
+
+/** What stopping one service gave. */
+export interface ServiceStopResult {
+  name: string;
+  ok: boolean;
+  /** The service manager's message (why it failed, or the state after the stop). */
+  detail: string;
+}
+
+export interface SourceServices {
+  /** Stops the named services (systemd units) on host `ref`, in order; resolves with one result per name. */
+  stop(ref: string, names: readonly string[], signal: AbortSignal): Promise<ServiceStopResult[]>;
+}
+
+export function canStopServices(driver: SourceDriver): driver is SourceDriver & { services: SourceServices } {
+  return driver.services !== undefined;
 }
 
 export type SourceDriverFactory = (deps: DriverDeps, config: Record<string, unknown>) => SourceDriver;

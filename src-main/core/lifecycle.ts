@@ -8,9 +8,9 @@
 import { RehostError, errors } from '../../src-shared/errors.js';
 import type { EngineCore } from './engine-core.js';
 import type { HostService } from './hosts.js';
-import type { Host } from './model.js';
+import type { Host, Snapshot } from './model.js';
 import { BOOT_MACHINE, assertTransition } from './state-machines.js';
-import { canBoot, hasSnapshots } from './drivers.js';
+import { canBoot, canStopServices, hasSnapshots } from './drivers.js';
 import type { SyncService } from './sync.js';
 import type { LicenseService } from './licenses.js';
 
@@ -118,21 +118,13 @@ export class LifecycleService {
   async boot(id: string, boot: BootOptions): Promise<void> {
     const { store } = this.core;
     const host = this.hosts.get(id);
-    if (host.status !== 'sync_snapshot_done' || host.step !== '4') {
-      throw errors.conflict(`host ${host.name} cannot boot: it is ${host.status} in step ${host.step}; sync with a snapshot and move it to the boot list (next_step) first`, {
-        hostId: id,
-      });
-    }
-    assertTransition(BOOT_MACHINE, 'boot', host.bootStatus, 'boot_doing', id);
-    const snapshot = store.snapshots.get(boot.snapshotId);
-    if (!snapshot || snapshot.hostId !== id) throw errors.notFound('snapshot', boot.snapshotId, 'boot.snapshot_id');
-    if (snapshot.status !== 'create_done') {
-      throw errors.conflict(`snapshot ${snapshot.name} is ${snapshot.status}; only a create_done snapshot can boot`, { field: 'boot.snapshot_id' });
-    }
-    const driver = await this.bootDriver(host);
-    await driver.machines.check?.(host, store.volumes.listByHost(id), boot.options);
-    this.hosts.save({ ...host, bootStatus: 'boot_doing', failedJobId: null });
+    const snapshot = this.bootableSnapshot(host, boot.snapshotId);
     const cutover = boot.backupType === 'volume_backup';
+    const { stop_source_services: stopRaw, ...targetOptions } = boot.options;
+    const stopServices = await this.servicesToStop(host, cutover, stopRaw);
+    const driver = await this.bootDriver(host);
+    await driver.machines.check?.(host, store.volumes.listByHost(id), targetOptions);
+    this.hosts.save({ ...host, bootStatus: 'boot_doing', failedJobId: null });
     await this.core.jobs.start(
       {
         type: 'Boot',
@@ -140,22 +132,32 @@ export class LifecycleService {
         ownerKind: 'host',
         ownerName: host.name,
         description: cutover ? 'Cutover: final sync, then boot the migrated host' : 'Test boot from a snapshot',
-        steps: cutover ? ['Final sync', 'Boot instance'] : ['Boot instance'],
-        params: { backup_type: boot.backupType, snapshot_id: boot.snapshotId },
+        steps: cutover ? [...(stopServices.length > 0 ? ['Stop source services'] : []), 'Final sync', 'Boot instance'] : ['Boot instance'],
+        params: { backup_type: boot.backupType, snapshot_id: boot.snapshotId, ...(stopServices.length > 0 ? { stop_source_services: stopServices } : {}) },
       },
       {
         run: async (ctx) => {
           let from = snapshot;
+          if (cutover && stopServices.length > 0) {
+            // Stopped first, so the final sync catches every write the services made.
+            await ctx.step('Stop source services', async () => ctx.note('Stop source services', await this.stopSourceServices(id, stopServices, ctx.signal)));
+          }
           if (cutover) {
             // The cutover boots what the source holds now: a last incremental sync and its snapshot.
-            from = await ctx.step('Final sync', () => this.sync.runAndWait(id, ctx.signal));
-            ctx.note('Final sync', `snapshot ${from.name}`);
+            from = await ctx.step('Final sync', async () => {
+              const made = await this.sync.runAndWait(id, ctx.signal);
+              ctx.note('Final sync', `snapshot ${made.name}`);
+              return made;
+            });
             ctx.job.params = { ...ctx.job.params, snapshot_id: from.id };
           }
-          const result = await ctx.step('Boot instance', () =>
-            driver.machines.boot(this.hosts.get(id), store.volumes.listByHost(id), { backupType: boot.backupType, snapshot: from, options: boot.options, signal: ctx.signal }),
-          );
-          ctx.note('Boot instance', result.detail);
+          // Notes go in inside the step, so the step's own save stores them before the host reads boot_done
+          // (a client that sees boot_done then reads the job must find the detail).
+          const result = await ctx.step('Boot instance', async () => {
+            const booted = await driver.machines.boot(this.hosts.get(id), store.volumes.listByHost(id), { backupType: boot.backupType, snapshot: from, options: targetOptions, signal: ctx.signal });
+            ctx.note('Boot instance', booted.detail);
+            return booted;
+          });
           const current = this.hosts.get(id);
           this.hosts.save({ ...current, bootStatus: 'boot_done', cloudInstanceId: result.instanceId, lastProjectName: boot.projectName ?? current.lastProjectName, description: null });
           await store.persist();
@@ -168,6 +170,56 @@ export class LifecycleService {
       },
     );
     await store.persist();
+  }
+
+  /** The snapshot a boot request names, when the host may boot from it now (else a 4xx naming why). */
+  private bootableSnapshot(host: Host, snapshotId: string): Snapshot {
+    if (host.status !== 'sync_snapshot_done' || host.step !== '4') {
+      throw errors.conflict(`host ${host.name} cannot boot: it is ${host.status} in step ${host.step}; sync with a snapshot and move it to the boot list (next_step) first`, {
+        hostId: host.id,
+      });
+    }
+    assertTransition(BOOT_MACHINE, 'boot', host.bootStatus, 'boot_doing', host.id);
+    const snapshot = this.core.store.snapshots.get(snapshotId);
+    if (!snapshot || snapshot.hostId !== host.id) throw errors.notFound('snapshot', snapshotId, 'boot.snapshot_id');
+    if (snapshot.status !== 'create_done') {
+      throw errors.conflict(`snapshot ${snapshot.name} is ${snapshot.status}; only a create_done snapshot can boot`, { field: 'boot.snapshot_id' });
+    }
+    return snapshot;
+  }
+
+  /**
+   * The boot option `stop_source_services` checked before the job starts: a cutover only, and a
+   * source that can run commands on its hosts (an Agent host).
+   */
+  private async servicesToStop(host: Host, cutover: boolean, raw: unknown): Promise<string[]> {
+    const names = Array.isArray(raw) ? raw.filter((n): n is string => typeof n === 'string') : [];
+    if (names.length === 0) return [];
+    if (!cutover) {
+      throw new RehostError('VALIDATION', 'boot.stop_source_services: services are stopped only for a cutover (backup_type "volume_backup")', { field: 'boot.stop_source_services', hostId: host.id });
+    }
+    const source = this.core.store.sources.get(host.sourceId);
+    if (!source) throw errors.notFound('source', host.sourceId, 'boot.stop_source_services');
+    if (!canStopServices(await this.core.pool.source(source))) {
+      throw new RehostError('UNPROCESSABLE', `boot.stop_source_services: ${source.type} source ${source.name} cannot stop services on its hosts (Agent sources can)`, { field: 'boot.stop_source_services', hostId: host.id });
+    }
+    return names;
+  }
+
+  /** Stops the services on the source host; any that would not stop fails the step, naming it. */
+  private async stopSourceServices(hostId: string, names: string[], signal: AbortSignal): Promise<string> {
+    const host = this.hosts.get(hostId);
+    const source = this.core.store.sources.get(host.sourceId);
+    if (!source) throw errors.notFound('source', host.sourceId);
+    const driver = await this.core.pool.connectedSource(source, signal);
+    if (!canStopServices(driver)) throw new RehostError('UNPROCESSABLE', `${source.type} source ${source.name} cannot stop services`, { hostId });
+    const results = await driver.services.stop(host.sourceRef, names, signal);
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length > 0) {
+      const stopped = results.filter((r) => r.ok).map((r) => r.name);
+      throw new RehostError('DRIVER', `could not stop ${failed.map((r) => `${r.name} (${r.detail})`).join(', ')} on the source${stopped.length ? `; stopped: ${stopped.join(', ')}` : ''}`, { hostId });
+    }
+    return `stopped on the source: ${results.map((r) => `${r.name} (${r.detail})`).join(', ')}`;
   }
 
   /** The serial console of the host's last machine (GET /hosts/:id/console), or null when none was captured. */

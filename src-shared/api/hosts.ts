@@ -70,6 +70,16 @@ export const BootParams = Type.Object(
     flavor_vcpus: optStr,
     boot_timeout_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 86_400, description: 'Extension: how long boot verification waits for the login prompt or marker (default 600)' })),
     boot_marker: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Extension: a regular expression on the serial console that means booted (default: a login prompt or MIGRATION-BOOT-OK)' })),
+    fixup: Type.Optional(Type.Boolean({ description: 'Extension: run the OS fix-up (virtio drivers, device names, NIC names, VMware tools) on the copy before it boots; default true, Linux guests only' })),
+    public_key: Type.Optional(
+      Type.String({ maxLength: 16_384, description: 'Extension: an OpenSSH public key line that cloud-init installs for root (Local target: besides keypair_id, which names a <name>.pub file the target lists as a key pair)' }),
+    ),
+    stop_source_services: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9@_][A-Za-z0-9@._:-]*$' }), {
+        maxItems: 64,
+        description: 'Extension, cutover only (backup_type "volume_backup"): systemd units stopped on the source host (Agent sources) before the final sync, so no write is lost; reported as the job step "Stop source services"',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

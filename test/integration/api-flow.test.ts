@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { makeMixedDisk, modifyBlocks, sha256File } from '../fixtures/disks.js';
+import { volumeSha256 } from './boot-volume.js';
 
 const work = tempDir('flow');
 let r: Rehost;
@@ -95,7 +96,7 @@ test('image source → local target: register, assign, full and incremental sync
   assert.equal(synced.snapshots.length, 1);
   assert.match(synced.snapshots[0].snapshot_name, /^HyperMotion-\d{8}T\d{6}$/);
   const volumeFile = join(targetDir, hostId, 'disk-0.raw');
-  assert.equal(sha256File(volumeFile), sha256File(disk), 'target disk equals source disk after full sync');
+  assert.equal(volumeSha256(volumeFile), sha256File(disk), 'target disk equals source disk after full sync');
   const firstHash = sha256File(disk);
 
   // The host reaches sync_snapshot_done in the job's last step; the job itself is done just after.
@@ -115,13 +116,13 @@ test('image source → local target: register, assign, full and incremental sync
   const inc = await r.api('POST', '/hosts', { ids: [hostId], sync: { do_snapshot: true, sync_mode: 'incremental' } });
   assert.equal(inc.status, 200, JSON.stringify(inc.body));
   await waitHost(hostId, (h) => h.h_host_status === 'sync_snapshot_done' && h.snapshots.length === 2 && h.snapshots.every((s: any) => s.status === 'create_done'), 'incremental sync');
-  assert.equal(sha256File(volumeFile), sha256File(disk), 'target equals source after the incremental sync');
+  assert.equal(volumeSha256(volumeFile), sha256File(disk), 'target equals source after the incremental sync');
   const snapSheet = await r.api('GET', `/hosts/${hostId}?sheet=snapshot`);
   assert.equal(snapSheet.body.total, 2);
   assert.equal(snapSheet.body.sync_strategy.snapshot_interval_unit, '2');
   const snapshotsDir = join(targetDir, hostId, 'snapshots');
   const firstSnapshot = readdirSync(snapshotsDir).sort()[0]!;
-  assert.equal(sha256File(join(snapshotsDir, firstSnapshot, 'disk-0.raw')), firstHash, 'the first snapshot still holds the first sync');
+  assert.equal(volumeSha256(join(snapshotsDir, firstSnapshot, 'disk-0.raw')), firstHash, 'the first snapshot still holds the first sync');
 
   // Detail sheets
   const base = await r.api('GET', `/hosts/${hostId}?sheet=base`);

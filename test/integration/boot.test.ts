@@ -101,6 +101,10 @@ test('busybox image: test boots from old and new snapshots, cutover, cleanup', {
   assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
   const [s1, s2] = await snapshotIds(id);
   console.log(`# setup and two syncs: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // Snapshots are layers, not copies: the second holds only what the incremental sync changed.
+  const sizes = Object.fromEntries((await r.api('GET', `/hosts/${id}?sheet=snapshot&page_size=50`)).body.data.map((s: any) => [s.id, s.size]));
+  assert.ok(sizes[s2!] * 4 < sizes[s1!], `second snapshot ${sizes[s2!]} bytes vs first ${sizes[s1!]}`);
+  assert.ok(existsSync(join(targetDir, id, 'snapshots')) && readdirSync(join(targetDir, id, 'snapshots')).every((n) => existsSync(join(targetDir, id, 'snapshots', n, 'disk-0.qcow2'))), 'qcow2 layers (this file system has no reflinks)');
 
   // Bad input, answered at once
   const unknown = await r.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', snapshot_id: '00000000-0000-4000-8000-000000000000' } });

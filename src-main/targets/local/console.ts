@@ -17,6 +17,11 @@ export interface ConsoleWatch {
   timeoutMs: number;
   signal: AbortSignal;
   onText?: (text: string) => void;
+  /**
+   * Another sign of a booted guest (the QEMU guest agent answering), asked every `everyMs`;
+   * resolves with the text to report, or null while the guest is not there yet.
+   */
+  ready?: { probe: () => Promise<string | null>; everyMs: number };
 }
 
 /** The last `max` bytes of a file as text ('' when it is missing). */
@@ -41,17 +46,28 @@ export async function watchConsole(w: ConsoleWatch): Promise<string> {
   const deadline = Date.now() + w.timeoutMs;
   let seen = '';
   let offset = 0;
+  let probeAt = Date.now() + (w.ready?.everyMs ?? 0);
+  const decoder = new TextDecoder('utf-8');
   for (;;) {
     const chunk = await readFrom(w.consolePath, offset);
     if (chunk.length > 0) {
       offset += chunk.length;
-      const text = chunk.toString('utf8');
+      // stream: a character split between two reads is decoded once whole
+      const text = decoder.decode(chunk, { stream: true });
       seen = (seen + text).slice(-64 * 1024);
       w.onText?.(text);
     }
     const clean = seen.replace(/\r/g, '');
-    const hit = matchLine(clean, w.marker);
+    // A match in the unfinished last line counts only once the console stayed quiet for a poll:
+    // QEMU writes lines in pieces, and the reported line must be whole (a login prompt never
+    // gets its newline, so it is accepted when nothing follows).
+    const hit = matchLine(chunk.length > 0 ? completeLines(clean) : clean, w.marker);
     if (hit !== null) return hit;
+    if (w.ready && Date.now() >= probeAt) {
+      const answer = await w.ready.probe().catch(() => null);
+      if (answer !== null) return answer;
+      probeAt = Date.now() + w.ready.everyMs;
+    }
     const failed = matchLine(clean, w.fail);
     if (failed !== null) throw bootFailed(`the console reported a failure: ${failed}`, clean);
     if (exitCode !== undefined) throw bootFailed(`QEMU exited (code ${exitCode}) before the machine finished booting`, clean);
@@ -59,6 +75,11 @@ export async function watchConsole(w: ConsoleWatch): Promise<string> {
     if (Date.now() > deadline) throw bootFailed(`no login prompt or boot marker ${w.marker.source} within ${Math.round(w.timeoutMs / 1000)} s`, clean);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** The text up to and including its last newline. */
+function completeLines(text: string): string {
+  return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
 function matchLine(text: string, pattern: RegExp): string | null {

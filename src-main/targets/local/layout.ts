@@ -2,15 +2,28 @@
  * Where the Local target keeps things, and the guards that keep every path it builds or is handed
  * (volume and snapshot refs come back from the database) inside `<root>/<host id>/`.
  *
- *   <root>/<host id>/disk-<index>.raw                  one sparse raw file per source disk
- *   <root>/<host id>/snapshots/<name>/disk-<index>.raw  point-in-time copies
+ *   <root>/<host id>/disk-<index>.qcow2                the volume's active layer, written by syncs
+ *   <root>/<host id>/snapshots/<name>/disk-<index>.qcow2  frozen layers: each snapshot holds what
+ *                                                      changed since the previous one (see snapshots.ts)
+ *   <root>/<host id>/disk-<index>.raw, snapshots/<name>/disk-<index>.raw
+ *                                                      the same as raw files with reflink clones, on
+ *                                                      file systems that clone (Btrfs, XFS)
  *   <root>/<host id>/boot/<instance>/disk-<index>.qcow2  test-boot overlays on a snapshot (throwaway)
+ *   <root>/<host id>/boot/<instance>/cidata.iso          cloud-init NoCloud seed of that machine
  *   <root>/<host id>/machines/<instance>.json|.console.log|.qemu.log  running VMs: pid, console
  *   <root>/migrated/<host id>-<stamp>/disk-<index>.raw  cutover copies: outside the host folder, so
  *                                                      cleanup (which removes the host folder) keeps them
  */
 import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
+
+/** How a volume is kept: a qcow2 layer chain, or raw files cloned by reflink. */
+export type VolumeFormat = 'qcow2' | 'raw';
+
+/** The format of a volume file, from its name. */
+export function volumeFormat(path: string): VolumeFormat {
+  return path.endsWith('.qcow2') ? 'qcow2' : 'raw';
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Snapshot names such as `HyperMotion-20250101T120000`: one plain path segment. */
@@ -37,11 +50,12 @@ export class Layout {
     return join(this.root, hostId);
   }
 
-  volumePath(hostId: string, diskIndex: number): string {
+  /** `format`: qcow2 (layered snapshots) or raw (reflink snapshots). */
+  volumePath(hostId: string, diskIndex: number, format: VolumeFormat): string {
     if (!Number.isSafeInteger(diskIndex) || diskIndex < 0) {
       throw new RehostError('VALIDATION', `disk index ${diskIndex} is not a non-negative integer`, { field: 'disks.index', hostId });
     }
-    return join(this.hostDir(hostId), `disk-${diskIndex}.raw`);
+    return join(this.hostDir(hostId), `disk-${diskIndex}.${format}`);
   }
 
   snapshotDir(hostId: string, name: string): string {
@@ -62,6 +76,11 @@ export class Layout {
     return join(this.hostDir(hostId), 'machines');
   }
 
+  /** Public keys the boot option `keypair_id` names: `<root>/keypairs/<name>.pub`. */
+  keypairDir(): string {
+    return join(this.root, 'keypairs');
+  }
+
   /** A cutover copy: kept by cleanup, since the migrated server runs from it. */
   migratedDir(hostId: string, stamp: string): string {
     if (!/^\d{8}T\d{6}Z?$/.test(stamp)) throw new RehostError('VALIDATION', `stamp ${JSON.stringify(stamp)} is not a UTC timestamp`, { hostId });
@@ -77,7 +96,7 @@ export class Layout {
   /** A volume ref handed back by core: must be a file directly in some host's folder. */
   assertVolumeRef(ref: string): string {
     const rel = relative(this.root, resolve(ref)).split(sep);
-    if (rel.length !== 2 || !UUID.test(rel[0]!) || !/^disk-\d+\.raw$/.test(rel[1]!)) {
+    if (rel.length !== 2 || !UUID.test(rel[0]!) || !/^disk-\d+\.(raw|qcow2)$/.test(rel[1]!)) {
       throw new RehostError('VALIDATION', `volume ${ref} is not a disk file of this Local target (${this.root})`, { field: 'volume.ref' });
     }
     return resolve(ref);

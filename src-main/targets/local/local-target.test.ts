@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
@@ -34,6 +35,27 @@ function host(sizes: number[], id: string = randomUUID()): Host {
     lastSyncAt: null, syncCount: 0, markers: {}, createdAt: 0, updatedAt: 0,
     disks: sizes.map((sizeBytes, index) => ({ index, name: `disk${index}`, sizeBytes, isBoot: index === 0 })),
   };
+}
+
+/** `qemu-img info` of an image (with -U: a test may hold it open). */
+function info(path: string): Record<string, unknown> {
+  return JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', path], { encoding: 'utf8' })) as Record<string, unknown>;
+}
+
+/** Everything an image reads as, through its whole backing chain. */
+function readImage(path: string): Buffer {
+  const out = join(dir, `read-${randomUUID()}.raw`);
+  execFileSync('qemu-img', ['convert', '-U', '-O', 'raw', path, out]);
+  try {
+    return readFileSync(out);
+  } finally {
+    rmSync(out);
+  }
+}
+
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(path), `${path} appeared`);
 }
 
 async function prepare(t: TargetDriver, h: Host): Promise<Volume[]> {
@@ -76,97 +98,169 @@ test('a folder that cannot be created gives a clear error naming config.path', a
 
 test('listResources answers the declared kinds only', async () => {
   const t = target(join(dir, 'res'));
-  assert.deepEqual(t.capabilities.resources, ['flavors', 'networks', 'availability_zones']);
+  assert.deepEqual(t.capabilities.resources, ['flavors', 'networks', 'availability_zones', 'keypairs']);
   const flavors = await t.listResources('flavors', signal);
   assert.ok(flavors.length >= 3);
   for (const f of flavors) for (const k of ['id', 'name', 'vcpus', 'ram_mib', 'disk_gib']) assert.ok(k in f, `flavor has ${k}`);
   assert.deepEqual(await t.listResources('networks', signal), [{ id: 'user-nat', name: 'User-mode NAT' }]);
   assert.deepEqual(await t.listResources('availability_zones', signal), [{ id: 'local', name: 'local' }]);
-  await assert.rejects(t.listResources('keypairs', signal), (e: unknown) => RehostError.is(e, 'UNPROCESSABLE'));
+  assert.deepEqual(await t.listResources('keypairs', signal), [], 'no key pair folder yet');
+  mkdirSync(join(dir, 'res', 'keypairs'), { recursive: true });
+  writeFileSync(join(dir, 'res', 'keypairs', 'ops.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@laptop\n');
+  writeFileSync(join(dir, 'res', 'keypairs', 'junk.pub'), 'not a key\n');
+  const pairs = await t.listResources('keypairs', signal);
+  assert.deepEqual(pairs.map((p) => [p.id, p.type]), [['ops', 'ssh-ed25519']]);
+  assert.match(String(pairs[0]!.fingerprint), /^SHA256:[A-Za-z0-9+/]{43}$/);
+  await assert.rejects(t.listResources('security_groups', signal), (e: unknown) => RehostError.is(e, 'UNPROCESSABLE'));
 });
 
-test('prepareVolumes makes sparse files, is idempotent, grows with the disk and refuses to shrink', async () => {
+test('prepareVolumes makes blank qcow2 layers (no reflink here), is idempotent, grows with the disk and refuses to shrink', async () => {
   const root = join(dir, 'vols');
   const t = target(root);
   const h = host([8 * MiB, 3 * MiB]);
   const vols = await prepare(t, h);
   assert.deepEqual(vols.map((v) => [v.name, v.diskIndex, v.sizeBytes, v.status, v.ref, v.targetId]), [
-    ['sync_vol_web01_0', 0, 8 * MiB, 'in-use', join(root, h.id, 'disk-0.raw'), 'target-1'],
-    ['sync_vol_web01_1', 1, 3 * MiB, 'in-use', join(root, h.id, 'disk-1.raw'), 'target-1'],
+    ['sync_vol_web01_0', 0, 8 * MiB, 'in-use', join(root, h.id, 'disk-0.qcow2'), 'target-1'],
+    ['sync_vol_web01_1', 1, 3 * MiB, 'in-use', join(root, h.id, 'disk-1.qcow2'), 'target-1'],
   ]);
-  const st = statSync(vols[0]!.ref);
-  assert.equal(st.size, 8 * MiB);
-  assert.ok(st.blocks * 512 < MiB, 'sparse');
+  assert.equal(info(vols[0]!.ref)['virtual-size'], 8 * MiB);
+  assert.ok(statSync(vols[0]!.ref).blocks * 512 < MiB, 'nothing allocated');
 
   const sink = await t.openSink(vols[0]!, signal);
+  assert.equal(await sink.isBlank(), true);
   const data = randomBytes(4096);
   await sink.write(MiB, data);
   await sink.flush();
   await sink.close();
   await prepare(t, h);
-  assert.ok(readFileSync(vols[0]!.ref).subarray(MiB, MiB + 4096).equals(data), 'reused, data kept');
+  assert.ok(readImage(vols[0]!.ref).subarray(MiB, MiB + 4096).equals(data), 'reused, data kept');
+  const again = await t.openSink(vols[0]!, signal);
+  assert.equal(await again.isBlank(), false);
+  await again.close();
 
   await prepare(t, host([16 * MiB, 3 * MiB], h.id));
-  assert.equal(statSync(vols[0]!.ref).size, 16 * MiB);
+  assert.equal(info(vols[0]!.ref)['virtual-size'], 16 * MiB);
+  assert.ok(readImage(vols[0]!.ref).subarray(MiB, MiB + 4096).equals(data), 'grown, data kept');
   await assert.rejects(prepare(t, host([MiB, 3 * MiB], h.id)), (e: unknown) => RehostError.is(e, 'CONFLICT'));
   await assert.rejects(prepare(t, host([MiB], '../../etc')), /is not a UUID/);
 });
 
-test('the sink writes and reads at offsets and refuses ranges and refs it does not own', async () => {
+test('the sink writes and reads at offsets through qemu-nbd and refuses ranges and refs it does not own', async () => {
   const root = join(dir, 'sink');
   const t = target(root);
   const [vol] = await prepare(t, host([4 * MiB]));
   const sink = await t.openSink(vol!, signal);
   assert.equal(sink.sizeBytes, 4 * MiB);
+  await assert.rejects(t.openSink(vol!, signal), /already open/);
   const data = randomBytes(100_000);
   await sink.write(4 * MiB - data.length, data);
   assert.ok(Buffer.from(await sink.read(4 * MiB - data.length, data.length)).equals(data));
-  await assert.rejects(sink.write(4 * MiB - 10, data), /outside its/);
+  await assert.rejects(sink.write(4 * MiB - 10, data), /outside the export/);
   await sink.flush();
   await t.close();
   await assert.rejects(sink.write(0, data), /is closed/);
 
   await assert.rejects(t.openSink({ ...vol!, ref: '/etc/passwd' }, signal), (e: unknown) => RehostError.is(e, 'VALIDATION'));
-  await assert.rejects(t.openSink({ ...vol!, ref: join(root, vol!.hostId, '..', '..', 'x', 'disk-0.raw') }, signal), /not a disk file/);
+  await assert.rejects(t.openSink({ ...vol!, ref: join(root, vol!.hostId, '..', '..', 'x', 'disk-0.qcow2') }, signal), /not a disk file/);
   rmSync(vol!.ref);
   await assert.rejects(t.openSink(vol!, signal), /volume file .* is missing/);
 });
 
-test('a snapshot keeps the old data after the volume changes, and can be removed', async () => {
+/** Writes `data` at `offset` of a volume through the target's sink, as a sync does. */
+async function writeVolume(t: TargetDriver, vol: Volume, offset: number, data: Buffer): Promise<void> {
+  const sink = await t.openSink(vol, signal);
+  await sink.write(offset, data);
+  await sink.flush();
+  await sink.close();
+}
+
+test('layered snapshots are small, keep their data after later syncs, and removal keeps newer ones readable', async () => {
   const root = join(dir, 'snap');
   const t = target(root);
   assert.ok(hasSnapshots(t));
-  const h = host([8 * MiB, 2 * MiB]);
+  const h = host([64 * MiB, 2 * MiB]);
   const vols = await prepare(t, h);
-  const old = randomBytes(MiB);
-  let sink = await t.openSink(vols[0]!, signal);
-  await sink.write(2 * MiB, old);
-  await sink.close();
+  const gen = [randomBytes(8 * MiB), randomBytes(MiB), randomBytes(MiB), randomBytes(MiB)];
+  await writeVolume(t, vols[0]!, 0, gen[0]!);
+  const names = ['HyperMotion-20250101T000000', 'HyperMotion-20250101T000100', 'HyperMotion-20250101T000200', 'HyperMotion-20250101T000300'];
+  const snaps: { ref: string; sizeBytes: number }[] = [];
+  snaps.push(await t.snapshots.create(h, vols, names[0]!, signal));
+  for (let g = 1; g < 4; g++) {
+    await writeVolume(t, vols[0]!, g * MiB, gen[g]!); // a later sync changes 1 MiB
+    snaps.push(await t.snapshots.create(h, vols, names[g]!, signal));
+  }
+  assert.equal(snaps[0]!.ref, join(root, h.id, 'snapshots', names[0]!));
+  assert.ok(snaps[0]!.sizeBytes >= 8 * MiB && snaps[0]!.sizeBytes < 10 * MiB, `first snapshot allocated ${snaps[0]!.sizeBytes}`);
+  for (const s of snaps.slice(1)) assert.ok(s.sizeBytes < 2 * MiB, `a later snapshot holds only the change (${s.sizeBytes} bytes of a 64 MiB disk)`);
+  const allocated = statSync(join(snaps[3]!.ref, 'disk-0.qcow2')).blocks * 512;
+  assert.ok(allocated < 2 * MiB, `new layer allocates ${allocated} bytes`);
 
-  const snap = await t.snapshots.create(h, vols, 'HyperMotion-20250101T000000', signal);
-  assert.equal(snap.ref, join(root, h.id, 'snapshots', 'HyperMotion-20250101T000000'));
-  assert.ok(snap.sizeBytes >= MiB && snap.sizeBytes < 3 * MiB, `allocated ${snap.sizeBytes}`);
-  assert.ok(!existsSync(`${snap.ref}.partial`));
+  /** What the volume held at snapshot `k`. */
+  const expected = (k: number) => {
+    const img = Buffer.alloc(64 * MiB);
+    gen[0]!.copy(img, 0);
+    for (let g = 1; g <= k; g++) gen[g]!.copy(img, g * MiB);
+    return img;
+  };
+  for (let k = 0; k < 4; k++) assert.ok(readImage(join(snaps[k]!.ref, 'disk-0.qcow2')).equals(expected(k)), `snapshot ${k} reads its own data`);
+  assert.ok(readImage(vols[0]!.ref).equals(expected(3)), 'the volume reads the newest data');
 
-  sink = await t.openSink(vols[0]!, signal);
-  await sink.write(2 * MiB, randomBytes(MiB));
-  await sink.close();
-  const copy = readFileSync(join(snap.ref, 'disk-0.raw'));
-  assert.equal(copy.length, 8 * MiB);
-  assert.ok(copy.subarray(2 * MiB, 3 * MiB).equals(old), 'the snapshot holds the old data');
-  assert.ok(!readFileSync(vols[0]!.ref).subarray(2 * MiB, 3 * MiB).equals(old), 'the volume moved on');
-  assert.equal(statSync(join(snap.ref, 'disk-1.raw')).size, 2 * MiB);
+  // Removing the oldest (the base) and a middle one: every other snapshot and the volume read the same.
+  await t.snapshots.remove(snaps[0]!.ref, signal);
+  await t.snapshots.remove(snaps[2]!.ref, signal);
+  assert.ok(!existsSync(snaps[0]!.ref) && !existsSync(snaps[2]!.ref));
+  assert.ok(readImage(join(snaps[1]!.ref, 'disk-0.qcow2')).equals(expected(1)));
+  assert.ok(readImage(join(snaps[3]!.ref, 'disk-0.qcow2')).equals(expected(3)));
+  assert.ok(readImage(vols[0]!.ref).equals(expected(3)));
+  assert.equal(readImage(join(snaps[3]!.ref, 'disk-1.qcow2')).length, 2 * MiB);
 
-  await assert.rejects(t.snapshots.create(h, vols, 'HyperMotion-20250101T000000', signal), (e: unknown) => RehostError.is(e, 'CONFLICT'));
+  await assert.rejects(t.snapshots.create(h, vols, names[3]!, signal), (e: unknown) => RehostError.is(e, 'CONFLICT'));
   await assert.rejects(t.snapshots.create(h, vols, '../escape', signal), /not a plain name/);
   await assert.rejects(t.snapshots.remove(join(root, h.id), signal), /not a snapshot folder/);
-  await t.snapshots.remove(snap.ref, signal);
-  assert.ok(!existsSync(snap.ref));
+  const open = await t.openSink(vols[0]!, signal);
+  await assert.rejects(t.snapshots.create(h, vols, 'while-writing', signal), /being written by a sync/);
+  await open.close();
+  assert.ok(!existsSync(join(root, h.id, 'snapshots', 'while-writing')));
 });
 
-test('cleanup removes only the host folder; a missing root needs force', async () => {
+test('removing a snapshot layer a reader holds locked rebuilds the next layer instead (machine keeps its files)', async () => {
+  const root = join(dir, 'locked');
+  const t = target(root);
+  assert.ok(hasSnapshots(t));
+  const h = host([16 * MiB]);
+  const vols = await prepare(t, h);
+  const a = randomBytes(4 * MiB);
+  const b = randomBytes(MiB);
+  await writeVolume(t, vols[0]!, 0, a);
+  const s1 = await t.snapshots.create(h, vols, 's1', signal);
+  await writeVolume(t, vols[0]!, 8 * MiB, b);
+  const s2 = await t.snapshots.create(h, vols, 's2', signal);
+  // qemu-nbd on an overlay over s2 holds s1 and s2 the way a test machine does (qemu image locks).
+  const overlay = join(root, 'overlay.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', join(s2.ref, 'disk-0.qcow2'), overlay]);
+  const s1Inode = statSync(join(s1.ref, 'disk-0.qcow2')).ino;
+  const held = spawn('qemu-nbd', ['--socket', join(root, 'held.sock'), '--format=qcow2', overlay], { stdio: 'ignore' });
+  try {
+    await waitForFile(join(root, 'held.sock'));
+    await t.snapshots.remove(s1.ref, signal);
+  } finally {
+    held.kill('SIGTERM');
+  }
+  const want = Buffer.alloc(16 * MiB);
+  a.copy(want, 0);
+  b.copy(want, 8 * MiB);
+  assert.ok(!existsSync(s1.ref));
+  assert.ok(readImage(join(s2.ref, 'disk-0.qcow2')).equals(want), 's2 still reads its data');
+  assert.ok(readImage(vols[0]!.ref).equals(want), 'the volume too');
+  assert.equal(info(join(s2.ref, 'disk-0.qcow2'))['backing-filename'], undefined, 's2 became the base');
+  assert.notEqual(statSync(join(s2.ref, 'disk-0.qcow2')).ino, s1Inode, 'rebuilt, not committed into the locked s1');
+});
+
+test('cleanup removes only the host folder, leaving the target folder as it was; a missing root needs force', async () => {
   const root = join(dir, 'clean');
   const t = target(root);
+  await t.verify(signal);
+  const before = readdirSync(root);
   const a = host([MiB]);
   const b = host([MiB]);
   const volsA = await prepare(t, a);
@@ -174,15 +268,47 @@ test('cleanup removes only the host folder; a missing root needs force', async (
   const outside = join(dir, 'outside.raw');
   writeFileSync(outside, 'keep');
   const snap = await t.snapshots!.create(a, volsA, 'snap1', signal);
+  const writing = await t.openSink(volsA[0]!, signal); // an interrupted sync's qemu-nbd
   await t.cleanup(a, [...volsA, { ...volsA[0]!, ref: outside }], [{ id: 'x', hostId: a.id, targetId: 't', name: 'snap1', status: 'create_done', sizeBytes: 0, reason: null, ref: snap.ref, createdAt: 0 }], false, signal);
+  await assert.rejects(writing.read(0, 1), /is closed/);
   assert.ok(!existsSync(join(root, a.id)));
-  assert.ok(existsSync(join(root, b.id, 'disk-0.raw')));
+  assert.ok(existsSync(join(root, b.id, 'disk-0.qcow2')));
   assert.equal(readFileSync(outside, 'utf8'), 'keep');
   await t.cleanup(a, volsA, [], false, signal);
+  await t.cleanup(b, [], [], false, signal);
+  assert.deepEqual(readdirSync(root), before, 'nothing left behind');
 
   const gone = target(join(dir, 'never-made'));
   await assert.rejects(gone.cleanup(a, volsA, [], false, signal), /is not there .* force/);
   await gone.cleanup(a, volsA, [], true, signal);
   mkdirSync(join(dir, 'never-made'));
   await gone.cleanup(a, volsA, [], false, signal);
+});
+
+test('an interrupted snapshot and a qemu-nbd left by a dead engine do not block the next sync', async () => {
+  const root = join(dir, 'recover');
+  const t = target(root);
+  const h = host([4 * MiB]);
+  const [vol] = await prepare(t, h);
+  const data = randomBytes(MiB);
+  await writeVolume(t, vol!, 0, data);
+  // The engine died between the snapshot's two renames: the frozen layer is in place, the new active one is still `.next`.
+  const frozen = join(root, h.id, 'snapshots', 'crashed', 'disk-0.qcow2');
+  mkdirSync(join(root, h.id, 'snapshots', 'crashed'), { recursive: true });
+  execFileSync('qemu-img', ['create', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', 'snapshots/crashed/disk-0.qcow2', `${vol!.ref}.next`, String(4 * MiB)]);
+  execFileSync('mv', [vol!.ref, frozen]);
+  const [again] = await prepare(t, h);
+  assert.equal(again!.ref, vol!.ref);
+  assert.ok(!existsSync(`${vol!.ref}.next`));
+  assert.ok(readImage(vol!.ref).subarray(0, MiB).equals(data), 'the volume reads as before');
+
+  // A qemu-nbd that never finished its handshake (its engine died) still holds the image.
+  const leftover = spawn('qemu-nbd', ['--socket', join(root, 'left.sock'), '--format=qcow2', vol!.ref], { stdio: 'ignore' });
+  await waitForFile(join(root, 'left.sock'));
+  writeFileSync(`${vol!.ref}.nbd-pid`, String(leftover.pid));
+  const exited = new Promise((r) => leftover.once('exit', r));
+  await writeVolume(t, vol!, MiB, data);
+  await exited;
+  assert.ok(readImage(vol!.ref).subarray(MiB, 2 * MiB).equals(data));
+  assert.ok(!existsSync(`${vol!.ref}.nbd-pid`));
 });

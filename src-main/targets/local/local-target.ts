@@ -1,19 +1,23 @@
 /**
- * The Local target: migrated disks become sparse raw files in a folder on this machine. It keeps
- * snapshots (file copies) and boots them under QEMU (`machines`, see machines.ts).
+ * The Local target: migrated disks become volumes in a folder on this machine: qcow2 layers
+ * written through qemu-nbd, or raw files where the file system clones them (snapshots.ts). It
+ * keeps snapshots and boots them under QEMU (`machines`, see machines.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Snapshot, Volume } from '../../core/model.js';
+import { listKeypairs } from './cloud-init.js';
 import { FileSink } from './file-sink.js';
-import { Layout } from './layout.js';
+import { Layout, volumeFormat, type VolumeFormat } from './layout.js';
+import { NbdSink } from './nbd-sink.js';
+import { createImage, hasQemuTools, imageInfo, resizeImage } from './qcow2.js';
 import { isLocalResource, LOCAL_RESOURCES, presets } from './presets.js';
 import { LocalMachines } from './machines.js';
-import { createSnapshots } from './snapshots.js';
+import { createSnapshots, supportsReflink } from './snapshots.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
 
@@ -39,14 +43,15 @@ export class LocalTarget implements TargetDriver {
   readonly snapshots: TargetSnapshots;
   readonly machines: LocalMachines;
   private readonly layout: Layout;
-  private readonly sinks = new Set<DiskSink>();
+  private readonly sinks = new Map<DiskSink, string>();
+  private format: Promise<VolumeFormat> | null = null;
 
   constructor(
     private readonly deps: DriverDeps,
     root: string,
   ) {
     this.layout = new Layout(root);
-    this.snapshots = createSnapshots(this.layout, deps.log);
+    this.snapshots = createSnapshots({ layout: this.layout, log: deps.log, isWriting: (path) => [...this.sinks.values()].includes(path) });
     this.machines = new LocalMachines(this.layout, deps.log);
   }
 
@@ -83,6 +88,7 @@ export class LocalTarget implements TargetDriver {
   async listResources(kind: ResourceKind, signal: AbortSignal): Promise<Record<string, unknown>[]> {
     signal.throwIfAborted();
     if (!isLocalResource(kind)) throw new RehostError('UNPROCESSABLE', `Local targets have no ${kind}; they offer ${LOCAL_RESOURCES.join(', ')}`, { field: 'kind' });
+    if (kind === 'keypairs') return listKeypairs(this.layout.keypairDir());
     return presets(kind);
   }
 
@@ -92,8 +98,8 @@ export class LocalTarget implements TargetDriver {
     const out: PreparedVolume[] = [];
     for (const disk of host.disks) {
       signal.throwIfAborted();
-      const ref = this.layout.volumePath(host.id, disk.index);
-      await this.ensureVolumeFile(host, ref, disk.sizeBytes);
+      const ref = await this.volumeFile(host, disk.index, signal);
+      await this.ensureVolumeFile(host, ref, disk.sizeBytes, signal);
       out.push({
         hostId: host.id,
         targetId: host.targetId ?? '',
@@ -107,12 +113,49 @@ export class LocalTarget implements TargetDriver {
     return out;
   }
 
+  /**
+   * The volume's file: an existing one keeps its format; a new one is raw where the folder's file
+   * system clones files (reflink snapshots), qcow2 layers elsewhere. A snapshot interrupted between
+   * its two renames left the new active layer as `.next`: it is put in place here.
+   */
+  private async volumeFile(host: Host, index: number, signal: AbortSignal): Promise<string> {
+    const qcow2 = this.layout.volumePath(host.id, index, 'qcow2');
+    const raw = this.layout.volumePath(host.id, index, 'raw');
+    const there = async (p: string) => stat(p).then(() => true, () => false);
+    if (await there(qcow2)) {
+      await rm(`${qcow2}.next`, { force: true });
+      return qcow2;
+    }
+    if (await there(`${qcow2}.next`)) {
+      this.deps.log.warn({ host: host.id, path: qcow2 }, 'finishing an interrupted snapshot: the new active layer goes in place');
+      await rename(`${qcow2}.next`, qcow2);
+      return qcow2;
+    }
+    if (await there(raw)) return raw;
+    signal.throwIfAborted();
+    this.format ??= this.chooseFormat();
+    return (await this.format) === 'raw' ? raw : qcow2;
+  }
+
+  /**
+   * Raw where the file system clones (reflink snapshots cost nothing); qcow2 layers elsewhere. A
+   * machine without qemu-img and qemu-nbd (a laptop without QEMU) still syncs, to raw files whose
+   * snapshots are then full copies: slower, and said so in the log.
+   */
+  private async chooseFormat(): Promise<VolumeFormat> {
+    if (await supportsReflink(this.layout.root)) return 'raw';
+    if (await hasQemuTools()) return 'qcow2';
+    this.deps.log.warn({ root: this.layout.root }, 'qemu-img/qemu-nbd missing and no reflink support: snapshots will be full copies (install qemu-utils)');
+    return 'raw';
+  }
+
   /** Same size: reused as is (it holds the last sync). Grown source disk: extended. Shrunk: refused. */
-  private async ensureVolumeFile(host: Host, path: string, sizeBytes: number): Promise<void> {
+  private async ensureVolumeFile(host: Host, path: string, sizeBytes: number, signal: AbortSignal): Promise<void> {
     const current = await stat(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
       throw err;
     });
+    if (volumeFormat(path) === 'qcow2') return this.ensureLayer(host, path, current === null ? null : (await imageInfo(path, signal)).virtualSize, sizeBytes, signal);
     if (current === null) {
       // 'wx' fails instead of clobbering a file another prepare created meanwhile.
       const fh = await open(path, 'wx', 0o600);
@@ -132,14 +175,28 @@ export class LocalTarget implements TargetDriver {
     await truncate(path, sizeBytes);
   }
 
+  /** A qcow2 active layer: created blank, grown with the disk, never shrunk. */
+  private async ensureLayer(host: Host, path: string, currentSize: number | null, sizeBytes: number, signal: AbortSignal): Promise<void> {
+    if (currentSize === null) return createImage(path, sizeBytes, signal);
+    if (currentSize === sizeBytes) return;
+    if (currentSize > sizeBytes) {
+      throw new RehostError('CONFLICT', `volume ${path} holds ${currentSize} bytes but the source disk now has ${sizeBytes}; clean the host to start over`, { hostId: host.id });
+    }
+    // Only the active layer grows: older layers may be smaller, and read as zeros past their end.
+    this.deps.log.info({ host: host.id, path, from: currentSize, to: sizeBytes }, 'source disk grew; extending the volume');
+    await resizeImage(path, sizeBytes, signal);
+  }
+
   async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
     signal.throwIfAborted();
     const path = this.layout.assertVolumeRef(volume.ref);
-    const sink = await FileSink.open(path, (closed) => this.sinks.delete(closed)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new RehostError('CONFLICT', `volume file ${path} is missing; sync again to recreate it`, { field: 'volume.ref' });
-      throw err;
-    });
-    this.sinks.add(sink);
+    if (!(await stat(path).then(() => true, () => false))) {
+      throw new RehostError('CONFLICT', `volume file ${path} is missing; sync again to recreate it`, { field: 'volume.ref' });
+    }
+    if ([...this.sinks.values()].includes(path)) throw new RehostError('CONFLICT', `volume ${path} is already open for writing`, { field: 'volume.ref' });
+    const onClose = (closed: DiskSink) => this.sinks.delete(closed);
+    const sink = volumeFormat(path) === 'qcow2' ? await NbdSink.open(path, signal, onClose) : await FileSink.open(path, onClose);
+    this.sinks.set(sink, path);
     return sink;
   }
 
@@ -160,6 +217,8 @@ export class LocalTarget implements TargetDriver {
       throw new RehostError('CONFLICT', `config.path: ${this.layout.root} is not there (an unmounted drive?); clean with force to drop the records anyway`, { field: 'config.path', hostId: host.id });
     }
     await this.machines.stopAll(host);
+    // qemu-nbd servers of an interrupted sync hold files in the folder.
+    await Promise.all([...this.sinks].filter(([, path]) => Layout.isInside(dir, path)).map(([sink]) => sink.close()));
     const refs = [...volumes.map((v) => v.ref), ...snapshots.map((s) => s.ref).filter((r): r is string => r !== null)];
     for (const ref of refs) {
       if (!Layout.isInside(dir, ref)) this.deps.log.warn({ host: host.id, ref }, 'ref outside the host folder left alone');
@@ -169,6 +228,6 @@ export class LocalTarget implements TargetDriver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.sinks].map((s) => s.close()));
+    await Promise.all([...this.sinks.keys()].map((s) => s.close()));
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The `machines` capability of the Local target: boots a snapshot under QEMU on this machine.
  *
- * - test boot (`volume_snapshot`): a qcow2 overlay per disk over the snapshot's raw files, in
- *   `<host>/boot/<instance>/`; the snapshot itself is never written.
- * - cutover (`volume_backup`): a full sparse/reflink copy per disk in `<root>/migrated/<host>-<stamp>/`,
+ * - test boot (`volume_snapshot`): a throwaway qcow2 overlay per disk over the snapshot's layer (or
+ *   raw clone), in `<host>/boot/<instance>/`; the snapshot itself is never written.
+ * - cutover (`volume_backup`): an independent sparse raw copy per disk (`qemu-img convert` of the
+ *   snapshot's layer chain, or a reflink copy) in `<root>/migrated/<host>-<stamp>/`,
  *   independent of every snapshot and volume, and outside the host folder so cleanup keeps it.
  *
  * A new test boot stops the host's previous test machine; a cutover stops every machine of the
@@ -12,16 +13,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { BootRequest, BootResult, TargetMachines } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
+import { buildSeed, checkGuestOptions, hashPassword, macFor, nocloudFiles, publicKeys, userNet, wantsCloudInit } from './cloud-init.js';
 import { watchConsole, readTail } from './console.js';
+import { guestAgentPing } from './guest-agent.js';
 import type { Layout } from './layout.js';
 import { presets } from './presets.js';
 import { checkQemu, chooseAccel, createOverlay, qemuArgs, qemuBinary, startVm } from './qemu.js';
-import { copySparse } from './snapshots.js';
+import { flattenToRaw } from './qcow2.js';
+import { copySparse, snapshotDisk } from './snapshots.js';
+import { fixupBootDisk } from '../../fixup/index.js';
 
 const GiB = 1024 ** 3;
 const DEFAULT_TIMEOUT_S = 600;
@@ -37,8 +43,14 @@ interface MachineRecord {
   /** Overlays (test) or the migrated copy (cutover). */
   dir: string;
   consolePath: string;
+  /** The guest agent's socket (outside the target folder: unix socket paths are short). */
+  agentSocket?: string;
   startedAt: number;
 }
+
+/** How often boot verification asks the guest agent, and how long one answer may take. */
+const AGENT_PROBE_EVERY_MS = 3000;
+const AGENT_PROBE_TIMEOUT_MS = 1500;
 
 interface Flavor {
   id: string;
@@ -58,6 +70,8 @@ export class LocalMachines implements TargetMachines {
     this.flavor(host, volumes, options);
     this.markerPattern(options);
     this.timeoutMs(options);
+    checkGuestOptions(options);
+    await publicKeys(options, this.layout.keypairDir()); // an unknown keypair_id is a 404 now, not a failed job
   }
 
   async boot(host: Host, volumes: Volume[], request: BootRequest): Promise<BootResult> {
@@ -71,23 +85,38 @@ export class LocalMachines implements TargetMachines {
     await this.stopAll(host, kind === 'test' ? 'test' : 'all');
     const instanceId = randomUUID();
     const dir = kind === 'test' ? this.layout.bootDir(host.id, instanceId) : this.layout.migratedDir(host.id, stamp(Date.now()));
-    const disks = await this.prepareDisks(kind, snapshotRef, dir, volumes, signal);
+    const disks = await this.prepareDisks(kind, snapshotRef, dir, volumes, signal).catch((err: unknown) => {
+      throw folderError(this.layout.root, err);
+    });
+    // OS fix-up of this copy before its first boot (skips disks without a Linux root); a failure drops the copy.
+    const fixup = disks[0]
+      ? await fixupBootDisk(disks[0], options, signal, this.log).catch(async (err: unknown) => {
+          await rm(dir, { recursive: true, force: true });
+          throw err;
+        })
+      : null;
     const machines = this.layout.machinesDir(host.id);
     await mkdir(machines, { recursive: true });
     const consolePath = join(machines, `${instanceId}.console.log`);
     await writeFile(consolePath, '');
     const accel = await chooseAccel(binary);
-    const args = qemuArgs({ instanceId, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath });
+    const guest = await this.guestSeed(host, instanceId, dir, options, signal).catch(async (err: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    });
+    const agentSocket = join(tmpdir(), `rehost-qga-${instanceId}.sock`);
+    const args = qemuArgs({ instanceId, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath, mac: guest.mac, agentSocket, ...guest.vm });
     if (kind === 'cutover') await writeStartScript(dir, binary, args);
     const started = Date.now();
     const vm = await startVm(binary, args, join(machines, `${instanceId}.qemu.log`));
-    const record: MachineRecord = { instanceId, pid: vm.pid, kind, snapshotRef, dir, consolePath, startedAt: started };
+    const record: MachineRecord = { instanceId, pid: vm.pid, kind, snapshotRef, dir, consolePath, agentSocket, startedAt: started };
     await writeFile(join(machines, `${instanceId}.json`), JSON.stringify(record));
     this.log.info({ host: host.id, instanceId, pid: vm.pid, kind, accel }, 'machine started');
     try {
-      const line = await watchConsole({ consolePath, marker, fail: FAIL_PATTERN, exited: vm.exited, timeoutMs: this.timeoutMs(options), signal, ...(request.onConsole ? { onText: request.onConsole } : {}) });
+      const ready = { probe: async () => ((await guestAgentPing(agentSocket, AGENT_PROBE_TIMEOUT_MS)) ? 'the QEMU guest agent answered guest-ping' : null), everyMs: AGENT_PROBE_EVERY_MS };
+      const line = await watchConsole({ consolePath, marker, fail: FAIL_PATTERN, exited: vm.exited, timeoutMs: this.timeoutMs(options), signal, ready, ...(request.onConsole ? { onText: request.onConsole } : {}) });
       const where = kind === 'cutover' ? `; disks kept in ${dir}` : '';
-      return { instanceId, detail: `${kind === 'cutover' ? 'cutover' : 'test boot'} under ${version} (${accel}, ${flavor.id}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${line}${where}` };
+      return { instanceId, detail: `${fixup ? `${fixup.summary}; ` : ''}${kind === 'cutover' ? 'cutover' : 'test boot'} under ${version} (${accel}, ${flavor.id}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${line}${where}${guest.note}` };
     } catch (err) {
       await this.stop(host.id, record);
       if (kind === 'cutover') await rm(dir, { recursive: true, force: true });
@@ -113,6 +142,7 @@ export class LocalMachines implements TargetMachines {
 
   private async stop(hostId: string, record: MachineRecord): Promise<void> {
     await killVm(record);
+    if (record.agentSocket) await rm(record.agentSocket, { force: true });
     await rm(join(this.layout.machinesDir(hostId), `${record.instanceId}.json`), { force: true });
     if (record.kind === 'test') await rm(record.dir, { recursive: true, force: true });
     this.log.info({ host: hostId, instanceId: record.instanceId }, 'machine stopped');
@@ -137,18 +167,38 @@ export class LocalMachines implements TargetMachines {
     const ordered = [...volumes].sort((a, b) => a.diskIndex - b.diskIndex);
     const disks: { path: string; format: 'raw' | 'qcow2' }[] = [];
     for (const v of ordered) {
-      const backing = join(snapshotDir, `disk-${v.diskIndex}.raw`);
+      const backing = await snapshotDisk(snapshotDir, v.diskIndex);
       if (kind === 'test') {
         const overlay = join(dir, `disk-${v.diskIndex}.qcow2`);
-        await createOverlay(backing, overlay, signal);
+        await createOverlay(backing.path, backing.format, overlay, signal);
         disks.push({ path: overlay, format: 'qcow2' });
       } else {
+        // Independent of every layer and volume: no later snapshot removal or cleanup can break it.
         const copy = join(dir, `disk-${v.diskIndex}.raw`);
-        await copySparse(backing, copy, signal);
+        if (backing.format === 'raw') await copySparse(backing.path, copy, signal);
+        else await flattenToRaw(backing.path, copy, signal);
         disks.push({ path: copy, format: 'raw' });
       }
     }
     return disks;
+  }
+
+  /**
+   * A cloud-init NoCloud seed when the options ask for a fixed IP, a password or keys (see
+   * cloud-init.ts), and the NIC settings that go with it: a fixed MAC always (network-config
+   * matches on it), the NAT network moved to the fixed IP's /24.
+   */
+  private async guestSeed(host: Host, instanceId: string, dir: string, options: Record<string, unknown>, signal: AbortSignal) {
+    const mac = macFor(instanceId);
+    if (!wantsCloudInit(options)) return { mac, vm: {}, note: '' };
+    const fixedIp = typeof options.fixed_ip === 'string' && options.fixed_ip !== '' ? options.fixed_ip : null;
+    const passwordHash = typeof options.admin_pass === 'string' && options.admin_pass !== '' ? await hashPassword(options.admin_pass, signal) : null;
+    const keys = await publicKeys(options, this.layout.keypairDir());
+    const hostname = host.name.replace(/[^A-Za-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'rehost';
+    const seedPath = join(dir, 'cidata.img');
+    await buildSeed(seedPath, nocloudFiles({ instanceId, hostname, mac, fixedIp, passwordHash, publicKeys: keys }), signal);
+    const what = [fixedIp ? `fixed_ip ${fixedIp}` : '', passwordHash ? 'admin_pass' : '', keys.length ? `${keys.length} public key(s)` : ''].filter(Boolean).join(', ');
+    return { mac, vm: { seedPath, ...(fixedIp ? { net: userNet(fixedIp) } : {}) }, note: `; cloud-init NoCloud seed attached (${what})` };
   }
 
   /** The flavor asked for (default: the smallest that fits the disks); refuses one too small. */
@@ -182,6 +232,14 @@ export class LocalMachines implements TargetMachines {
     const s = options.boot_timeout_seconds;
     return (typeof s === 'number' && s > 0 ? s : DEFAULT_TIMEOUT_S) * 1000;
   }
+}
+
+/** A file-system refusal while making the machine's disks, said in terms of the target folder. */
+function folderError(root: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!code || !['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'EDQUOT'].includes(code)) return err;
+  const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'it is full' : 'it is not writable';
+  return new RehostError('CONFLICT', `config.path: cannot create the machine's disks in the target folder ${root}: ${why} (${(err as Error).message})`, { field: 'config.path' }, { cause: err });
 }
 
 /** SIGTERM, then SIGKILL; only when the pid still runs this instance (pids are reused). */

@@ -5,7 +5,7 @@
 import type { ResourceKind } from '../../../src-shared/states.js';
 
 /** What `capabilities.resources` declares; `listResources` answers exactly these. */
-export const LOCAL_RESOURCES = ['flavors', 'networks', 'availability_zones'] as const satisfies readonly ResourceKind[];
+export const LOCAL_RESOURCES = ['flavors', 'networks', 'availability_zones', 'keypairs'] as const satisfies readonly ResourceKind[];
 
 /** One of LOCAL_RESOURCES. */
 export type LocalResourceKind = (typeof LOCAL_RESOURCES)[number];
@@ -28,8 +28,8 @@ export function isLocalResource(kind: ResourceKind): kind is LocalResourceKind {
   return (LOCAL_RESOURCES as readonly ResourceKind[]).includes(kind);
 }
 
-/** Fresh copies, so a caller that edits the answer cannot change the presets. */
-export function presets(kind: LocalResourceKind): Record<string, unknown>[] {
+/** Fresh copies, so a caller that edits the answer cannot change the presets. Key pairs are files, listed by the target. */
+export function presets(kind: Exclude<LocalResourceKind, 'keypairs'>): Record<string, unknown>[] {
   const table = kind === 'flavors' ? FLAVORS : kind === 'networks' ? NETWORKS : ZONES;
   return table.map((row) => ({ ...row }));
 }

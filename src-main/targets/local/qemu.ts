@@ -65,19 +65,38 @@ export interface VmSpec {
   /** Boot disk first. */
   disks: { path: string; format: 'raw' | 'qcow2' }[];
   consolePath: string;
+  /** The NIC's MAC (cloud-init's network-config matches on it). */
+  mac?: string;
+  /** The user-mode NAT network (QEMU's default 10.0.2.0/24 when absent). */
+  net?: { net: string; gateway: string; dns: string };
+  /** A cloud-init NoCloud seed image (vfat labelled cidata), attached after the disks. */
+  seedPath?: string;
+  /** Unix socket for the guest agent channel `org.qemu.guest_agent.0`. */
+  agentSocket?: string;
 }
 
 /** The command line; `-name` carries the instance id so a recorded pid can be checked before a kill. */
 export function qemuArgs(spec: VmSpec): string[] {
+  const nic = ['user', 'model=virtio-net-pci'];
+  if (spec.mac) nic.push(`mac=${spec.mac}`);
+  if (spec.net) nic.push(`net=${spec.net.net}`, `host=${spec.net.gateway}`, `dns=${spec.net.dns}`);
   const args = [
     '-name', `rehost-${spec.instanceId}`,
     '-machine', 'pc', '-accel', spec.accel, '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
     '-m', String(spec.ramMiB), '-smp', String(spec.vcpus),
     '-display', 'none', '-nodefaults', '-monitor', 'none',
     '-serial', `file:${spec.consolePath}`,
-    '-nic', 'user,model=virtio-net-pci',
+    '-nic', nic.join(','),
   ];
   for (const disk of spec.disks) args.push('-drive', `file=${disk.path},format=${disk.format},if=virtio,cache=writeback`);
+  if (spec.seedPath) args.push('-drive', `file=${spec.seedPath},format=raw,if=virtio,readonly=on`);
+  if (spec.agentSocket) {
+    args.push(
+      '-device', 'virtio-serial-pci,id=rehost-vser0',
+      '-chardev', `socket,id=rehost-qga0,path=${spec.agentSocket},server=on,wait=off`,
+      '-device', 'virtserialport,bus=rehost-vser0.0,chardev=rehost-qga0,name=org.qemu.guest_agent.0',
+    );
+  }
   return args;
 }
 
@@ -98,7 +117,7 @@ export async function startVm(binary: string, args: string[], logPath: string): 
   }
 }
 
-/** Creates a throwaway copy-on-write layer over a raw snapshot file. */
-export async function createOverlay(backing: string, overlay: string, signal: AbortSignal): Promise<void> {
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', backing, overlay], { signal });
+/** Creates a throwaway copy-on-write layer over a snapshot's file (a qcow2 layer or a raw clone). */
+export async function createOverlay(backing: string, format: 'raw' | 'qcow2', overlay: string, signal: AbortSignal): Promise<void> {
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', format, '-b', backing, overlay], { signal });
 }
