@@ -14,16 +14,22 @@ const MIN_FREE = 200 * 1024 * 1024;
 const KNOWN_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'swap', 'LVM2_member']);
 const OEM = /(hana|exadata|oracle appliance)/i;
 
-function glibcOk(v: string | null): boolean {
+/** True for a glibc version (`2.36`) the shipped runtime runs on. Shared with the engine, which checks before it pushes. */
+export function glibcOk(v: string | null): boolean {
   if (v === null) return false;
   const [a = 0, b = 0] = v.split('.').map(Number);
   return a > MIN_GLIBC[0]! || (a === MIN_GLIBC[0] && b >= MIN_GLIBC[1]!);
 }
 
+/** The OS_VERSION reason for a glibc that is too old (or missing: musl). */
+export function glibcReason(v: string | null): string {
+  return `glibc ${v ?? 'not found'}: the agent runtime needs glibc ≥ 2.28 (RHEL 8, Debian 10, Ubuntu 18.10 or newer)`;
+}
+
 function osCheck(inv: WireInventory): WireCheck {
   const p = { os_version: inv.osVersion, kernel: inv.kernel, glibc: inv.glibc ?? 'unknown', arch: inv.arch };
   if (inv.arch !== 'x64' && inv.arch !== 'arm64') return check('OS_VERSION', 'ERROR', 'ARCH_UNSUPPORTED', `architecture ${inv.arch} has no agent runtime (x86_64 and aarch64 only)`, p);
-  if (!glibcOk(inv.glibc)) return check('OS_VERSION', 'ERROR', 'GLIBC_TOO_OLD', `glibc ${inv.glibc ?? 'not found'}: the agent runtime needs glibc ≥ 2.28 (RHEL 8, Debian 10, Ubuntu 18.10 or newer)`, p);
+  if (!glibcOk(inv.glibc)) return check('OS_VERSION', 'ERROR', 'GLIBC_TOO_OLD', glibcReason(inv.glibc), p);
   return check('OS_VERSION', 'OK', 'OK', `${inv.osVersion}, kernel ${inv.kernel}`, p);
 }
 

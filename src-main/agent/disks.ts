@@ -30,6 +30,16 @@ export function deviceSize(fd: number, path: string): number {
   return Number(out.trim());
 }
 
+/**
+ * A read that failed below the file system: the disk was removed, detached, or its storage
+ * failed. The message names the disk so the job's reason says which one.
+ */
+function diskError(path: string, offset: number, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const gone = code === 'EIO' || code === 'ENXIO' || code === 'ENODEV' || code === 'ENOENT';
+  return new Error(`reading the disk ${path} at offset ${offset} failed (${code ?? (err as Error).message})${gone ? ': the disk was removed, detached or failed; attach it again and retry' : ''}`);
+}
+
 export class DiskTable {
   private readonly open = new Map<number, OpenDisk>();
   private next = 1;
@@ -41,7 +51,14 @@ export class DiskTable {
 
   /** Opens a disk for reading (source) or writing (sink; a file is created and sized). */
   openDisk(path: string, writable: boolean, size?: number): { handle: number; size: number } {
-    const fd = openSync(path, writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY);
+    let fd: number;
+    try {
+      fd = openSync(path, writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV') throw new Error(`the disk ${path} is gone (${code}): it was removed or detached; attach it again and retry`);
+      throw new Error(`cannot open the disk ${path}: ${(err as Error).message}`);
+    }
     let actual = deviceSize(fd, path);
     if (writable && size !== undefined && actual < size && fstatSync(fd).isFile()) {
       ftruncateSync(fd, size);
@@ -70,8 +87,10 @@ export class DiskTable {
     const data = Buffer.allocUnsafe(r.length);
     let done = 0;
     while (done < r.length) {
-      const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done);
-      if (bytesRead === 0) throw new Error(`${d.path} ended at ${r.offset + done} (removed or shrunk?)`);
+      const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done).catch((err: unknown) => {
+        throw diskError(d.path, r.offset + done, err);
+      });
+      if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${r.offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
       done += bytesRead;
     }
     if (isAllZero(data)) return { codec: Codec.Zero, data: Buffer.alloc(0) };
@@ -138,8 +157,13 @@ export class DiskTable {
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const n = readSync(d.fd, buf, done, length - done, offset + done);
-      if (n === 0) throw new Error(`${d.path} ended at ${offset + done} (removed or shrunk?)`);
+      let n: number;
+      try {
+        n = readSync(d.fd, buf, done, length - done, offset + done);
+      } catch (err) {
+        throw diskError(d.path, offset + done, err);
+      }
+      if (n === 0) throw new Error(`the disk ${d.path} ended at ${offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
       done += n;
     }
     return buf;

@@ -97,10 +97,13 @@ function initramfsDrivers(): string[] {
   return [...new Set([...listing.matchAll(/(virtio[_a-z]*)\.ko/g)].map((m) => m[1]!))];
 }
 
+/**
+ * A hint for the inventory: whether an LVM snapshot can be had on this host at all. Each sync
+ * decides for its own disks (consistency.ts) and reports the method it used.
+ */
 function consistency(lv: WireInventory['lvm']): string {
-  if (lv.volumeGroups.some((vg) => vg.freeBytes > 0) && existsSync('/dev/mapper/control')) return 'lvm-snapshot';
-  if (run('fsfreeze', ['--version']) !== null && existsSync('/dev/mapper/control')) return 'fsfreeze';
-  return 'converging-passes';
+  if (!existsSync('/dev/mapper/control')) return 'converging-passes';
+  return lv.volumeGroups.some((vg) => vg.freeBytes > 0) ? 'lvm-snapshot' : 'converging-passes';
 }
 
 /** Collects the inventory; `configured` are the disks named in the source's config. */

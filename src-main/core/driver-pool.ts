@@ -84,6 +84,29 @@ export class DriverPool {
     return driver;
   }
 
+  /**
+   * The source is being deleted: a driver that left things on the source (an agent's runtime
+   * cache) removes them, within `timeoutMs`, before it is closed. A host that cannot be reached
+   * does not block the delete; the failure is logged.
+   */
+  async unregisterSource(source: Source, timeoutMs = 30_000): Promise<void> {
+    const cached = this.sources.get(source.id);
+    // Never connected (nothing pinned, no live driver): nothing can be on the source.
+    if (cached || source.pinned !== null) {
+      try {
+        const signal = AbortSignal.timeout(timeoutMs);
+        const driver = cached ?? (await this.source(source));
+        if (driver.unregister) {
+          if (!cached) await driver.connect(source.pinned, signal);
+          await driver.unregister(signal);
+        }
+      } catch (err) {
+        this.deps.log.warn({ source: source.id, err: String(err) }, 'could not remove what the source driver left on the source');
+      }
+    }
+    await this.dropSource(source.id);
+  }
+
   async dropSource(id: string): Promise<void> {
     const driver = this.sources.get(id);
     this.sources.delete(id);

@@ -121,7 +121,7 @@ export class SourceService {
     if (inUse.length > 0) {
       throw errors.conflict(`source ${source.name} has ${inUse.length} registered host(s) (${inUse.map((h) => h.name).join(', ')}); clean them first`);
     }
-    await pool.dropSource(id);
+    await pool.unregisterSource(source);
     if (source.secretRef) await secrets.delete(source.secretRef);
     store.discovered.deleteBySource(id);
     store.sources.delete(id);

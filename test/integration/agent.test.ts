@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
-import { makeMixedDisk, modifyBlocks, sha256File } from '../fixtures/disks.js';
+import { makeMixedDisk, modifyBlocks } from '../fixtures/disks.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, addLocalTarget, buildAgent, registerAndAssign, settledSource, startSync, syncEnded, syncStep } from './agent-flow.js';
+import { sameContent } from './agent-volume.js';
 
 const DISK_MIB = 48;
 const skip = !canUseLoop() || !existsSync('/usr/sbin/sshd') ? 'needs root, loop devices and openssh-server' : false;
@@ -51,14 +52,15 @@ test('agent source → local target: full sync, 1% change, incremental sync, byt
   assert.deepEqual(tree.inventory.disks.map((d: any) => [d.path, d.sizeBytes]), [[loop, DISK_MIB * 1024 * 1024]]);
   assert.ok(JSON.stringify(detail.hosts[0]).includes('ACCOUNT_RIGHTS'), 'the environment checks are shown with the host');
   assert.ok(existsSync(tree.agent.dir), 'the agent runs from its temp folder');
+  assert.match(tree.agent.runtime.path ?? '', /^\/var\/tmp\/rehost-runtime\/[0-9a-f]{64}\/node$/, 'root keeps the runtime in the cache under /var/tmp');
 
   const target = await addLocalTarget(rh, join(work, 'target'));
   const hostId = await registerAndAssign(rh, src.id, target);
   await startSync(rh, hostId, 'full');
   let h = await syncEnded(rh, hostId);
   assert.equal(h.h_host_status, 'sync_snapshot_done', JSON.stringify(h));
-  const volume = join(work, 'target', hostId, 'disk-0.raw');
-  assert.equal(sha256File(volume), sha256File(loop!), 'target equals the loop device after the full sync');
+  const hostDir = join(work, 'target', hostId);
+  assert.ok(sameContent(hostDir, loop!), 'target equals the loop device after the full sync');
   const full = await syncStep(rh, hostId, 'Copy disk 0');
   assert.match(full.step.detail, /verified/);
   assert.match((await syncStep(rh, hostId, 'Open source snapshot')).step.detail, /converging passes/);
@@ -67,7 +69,7 @@ test('agent source → local target: full sync, 1% change, incremental sync, byt
   await startSync(rh, hostId, 'incremental');
   h = await syncEnded(rh, hostId);
   assert.equal(h.h_host_status, 'sync_snapshot_done', JSON.stringify(h));
-  assert.equal(sha256File(volume), sha256File(loop!), 'target equals the loop device after the incremental sync');
+  assert.ok(sameContent(hostDir, loop!), 'target equals the loop device after the incremental sync');
   const inc = await syncStep(rh, hostId, 'Copy disk 0');
   assert.match(inc.step.detail, new RegExp(`^incremental: .* ${changed.length} chunks sent, ${DISK_MIB / 4 - changed.length} skipped`), inc.step.detail);
 
@@ -76,4 +78,5 @@ test('agent source → local target: full sync, 1% change, incremental sync, byt
   await waitFor('host gone', async () => (await rh.api('GET', '/hosts')).body.total === 0);
   assert.equal((await rh.api('DELETE', `/sources/${src.id}`)).status, 200);
   await waitFor('agent folder removed', async () => !existsSync(tree.agent.dir), 10_000);
+  assert.equal(existsSync(tree.agent.runtime.path), false, 'unregister removes the runtime cache');
 });

@@ -5,8 +5,8 @@
  * itself. Needs root (CI runs as root) and `openssh-server`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -102,4 +102,56 @@ export async function startSshd(dir: string): Promise<Sshd> {
       await exited;
     },
   };
+}
+
+/** A real unprivileged user on this machine for the sudo tests, removed again by `remove()`. */
+export interface TestUser {
+  name: string;
+  password: string;
+  uid: number;
+  home: string;
+  remove(): void;
+}
+
+/**
+ * How the user may use sudo: `nopasswd` (a NOPASSWD rule), `password` (a rule that asks for the
+ * password, which `sudo -n` refuses) or `none` (no rule).
+ */
+export type SudoRule = 'nopasswd' | 'password' | 'none';
+
+/**
+ * Creates a user with a unique name, a home folder and a password (sshd without PAM refuses
+ * locked accounts, so the password is also how the tests log in), with its sudoers.d drop-in.
+ * `shell` replaces /bin/bash as the login shell (a wrapper that changes PATH, say). Needs root.
+ */
+export function createTestUser(sudo: SudoRule, shell = '/bin/bash'): TestUser {
+  const name = `rehost-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('base64url');
+  const dropIn = `/etc/sudoers.d/rehost-test-${name.replace(/[^a-z0-9-]/g, '')}`;
+  execFileSync('useradd', ['--create-home', '--shell', shell, '--comment', 'Rehost test user', name]);
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  const remove = () => {
+    rmSync(dropIn, { force: true });
+    // Whatever a failed test left in the shared temp folders under this user's uid (uids are reused).
+    for (const dir of ['/tmp', '/var/tmp']) {
+      for (const n of readdirSync(dir)) if (n.startsWith('rehost-') && statSync(join(dir, n), { throwIfNoEntry: false })?.uid === uid) rmSync(join(dir, n), { recursive: true, force: true });
+    }
+    try {
+      execFileSync('userdel', ['--force', '--remove', name], { stdio: 'ignore' });
+    } catch {
+      // Already gone.
+    }
+  };
+  try {
+    execFileSync('chpasswd', { input: `${name}:${password}\n` });
+    if (sudo !== 'none') {
+      writeFileSync(dropIn, `${name} ALL=(root) ${sudo === 'nopasswd' ? 'NOPASSWD: ' : ''}ALL\n`, { mode: 0o440 });
+      execFileSync('visudo', ['-c', '-q', '-f', dropIn]);
+    }
+    const home = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).split(':')[5]!;
+    return { name, password, uid, home, remove };
+  } catch (err) {
+    remove();
+    throw err;
+  }
 }

@@ -5,7 +5,7 @@
  * scripts/fetch-agent-runtimes.mjs).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
@@ -24,8 +24,26 @@ export function nodeArch(machine: string): string | null {
   return null;
 }
 
+/** Digests by path, size and mtime: the runtime is over 100 MB and is checked on every agent start. */
+const digests = new Map<string, string>();
+
+/** sha256 in 4 MiB reads, so hashing the runtime does not hold it all in memory. */
 function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  const st = statSync(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  const known = digests.get(key);
+  if (known) return known;
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  const digest = hash.digest('hex');
+  digests.set(key, digest);
+  return digest;
 }
 
 function file(name: string, local: string): PushFile {
