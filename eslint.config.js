@@ -95,8 +95,8 @@ const FOLDERS = [
     name: 'src-main/agent',
     files: ['src-main/agent/**'],
     forbid: [
-      mainFolders(['core', 'store', 'api', 'sources', 'targets', 'secrets', 'electron'], 'The agent imports only src-shared and replication (STYLE rule 1).'),
-      mainFiles(ROOT_FILES, 'The agent imports only src-shared and replication (STYLE rule 1).'),
+      mainFolders(['core', 'store', 'api', 'sources', 'targets', 'secrets', 'electron'], 'The agent imports only src-shared, replication and fixup (STYLE rule 1).'),
+      mainFiles(ROOT_FILES, 'The agent imports only src-shared, replication and fixup (STYLE rule 1).'),
       SRC_RENDERER,
       ELECTRON,
       FASTIFY,

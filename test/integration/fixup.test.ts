@@ -23,16 +23,19 @@ import type { Logger } from '../../src-main/core/ports.js';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { buildDebianLegacyImage, debianFixtureUnavailable } from '../fixtures/images/debian-legacy.js';
 import { bootFixtureUnavailable, buildBusyboxImage } from '../fixtures/images/busybox.js';
+import { startSshd, type Sshd } from '../peers/sshd.js';
 
 const skip = debianFixtureUnavailable();
 const work = tempDir('fixup');
 const dataDir = tempDir('fixup-data');
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 let r: Rehost | undefined;
+let sshd: Sshd | undefined;
 let image: string | undefined;
 
 after(async () => {
   await r?.stop();
+  await sshd?.stop();
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     const cmd = (() => {
       try {
@@ -189,4 +192,45 @@ test('Debian image: no boot on virtio without fix-up; through the API the fix-up
   assert.equal((await r.api('POST', '/hosts', { ids: [id], clean: { force: false } })).status, 200);
   await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 120_000);
   console.log(`# total: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+test('KVM target: the agent runs the fix-up on the KVM host and the Debian image boots on virtio there', { skip: skip ?? false, timeout: 1_500_000 }, async () => {
+  const t0 = Date.now();
+  const images = join(work, 'kvm-images');
+  mkdirSync(images);
+  execFileSync('cp', ['--sparse=always', fixture(), join(images, 'legacy-kvm.raw')]);
+  sshd = await startSshd(join(work, 'sshd'));
+  r ??= await startRehost({ dataDir });
+  await r.login();
+  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'legacy-kvm', config: { path: images } })).body.data.id;
+  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
+  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
+  await r.api('POST', '/hosts/register', { ids: [id] });
+  const config = { cloud_type: 'KVM', address: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.privateKey, host_key: sshd.hostKey, path: join(work, 'kvm-host') };
+  const tgt = (await r.api('POST', '/targets', { type: 'HyperGate', config, metadata: { driver_name: 'KVM' } })).body.data.uuid;
+  await waitFor('target', async () => (await r!.api('GET', '/targets')).body.targets.data.find((t: any) => t.uuid === tgt)?.target_status === 'active');
+  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
+  assert.equal((await r.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: 'full', transfer_speed: 0 } })).status, 200);
+  await waitFor('full sync', async () => {
+    const h = (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
+    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
+    return h.h_host_status === 'sync_snapshot_done';
+  }, 300_000);
+  assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
+  const snapshot = (await r.api('GET', `/hosts/${id}?sheet=snapshot&page_size=5`)).body.data[0].id;
+
+  const res = await r.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'kvm.small', boot_timeout_seconds: 900 } });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const job = await waitFor('boot job', async () => {
+    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body;
+    return jobs.total > 0 && ['done', 'failed'].includes(jobs.data[0].job_status) ? jobs.data[0] : null;
+  }, 1_000_000, 1000);
+  assert.equal(job.job_status, 'done', JSON.stringify(job));
+  const detail: string = job.steps[0].detail;
+  assert.match(detail, /^OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done/);
+  assert.match(detail, /MIGRATION-BOOT-OK host=migsrc-legacy .*root=\/dev\/vda1/);
+  assert.deepEqual(leftovers(), []);
+  assert.equal((await r.api('POST', '/hosts', { ids: [id], clean: { force: false } })).status, 200);
+  await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 120_000);
+  console.log(`# KVM target, fix-up by the agent + test boot on virtio: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

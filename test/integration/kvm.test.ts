@@ -98,6 +98,7 @@ test('KVM target over SSH: sync, test boot from a snapshot, cutover, cleanup', {
   const test1 = await boot(id, { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id });
   assert.equal(test1.job_status, 'done', JSON.stringify(test1));
   assert.match(test1.steps[0].detail, new RegExp(`data=${gen1}`), 'the old snapshot boots the old data');
+  assert.match(test1.steps[0].detail, /^OS fix-up skipped: no Linux root found/, 'the agent ran the fix-up on the KVM host; busybox has no Linux root to fix');
   // Without a libvirt daemon on the host, the machine runs as a plain QEMU process.
   if (spawnSync('virsh', ['-c', 'qemu:///system', 'version'], { stdio: 'ignore' }).status !== 0) assert.match(test1.steps[0].detail, /via plain QEMU/);
   assert.match((await r.api('GET', `/hosts/${id}/console`)).body, new RegExp(`data=${gen1}`));

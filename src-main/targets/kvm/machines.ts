@@ -17,6 +17,7 @@ import { domainXml, type NicSpec } from './domain-xml.js';
 import { KVM_FLAVORS, type KvmLayout } from './layout.js';
 import { checkNetworkId, chooseNic, domainPrefix, type Libvirt, type LibvirtProbe } from './libvirt.js';
 import { KVM_PROBE, QEMU, plainRunningTest, plainStartCommand, plainStopScript } from './qemu-plain.js';
+import { AgentSession } from '../../sources/agent/session.js';
 import type { KvmSnapshots } from './snapshots.js';
 import { sh, type KvmSsh } from './ssh.js';
 
@@ -71,13 +72,14 @@ export class KvmMachines implements TargetMachines {
     const started = Date.now();
     try {
       const disks = await this.prepareDisks(host, snapshotDir, volumes, dir, cutover, signal);
+      const fixup = await this.fixup(disks[0], options, signal);
       const machine = lv.ok && nic
         ? await this.startDomain(host, id, flavor, disks, { cutover, dir, version: lv.version, nic, signal })
         : await this.startPlain(host, id, flavor, disks, cutover, lv.ok ? '' : lv.reason, signal);
       this.log.info({ host: host.id, instanceId: id, how: machine.how, cutover }, 'machine started on the KVM host');
       const line = await this.watch(machine, pattern, timeoutMs(options), request);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      return { instanceId: id, detail: `${cutover ? 'cutover' : 'test boot'} on ${this.ssh.where} ${machine.how}, ${flavor.id}, in ${secs} s: ${line}${cutover ? `; disks kept in ${dir}` : ''}` };
+      return { instanceId: id, detail: `${fixup ? `${fixup}; ` : ''}${cutover ? 'cutover' : 'test boot'} on ${this.ssh.where} ${machine.how}, ${flavor.id}, in ${secs} s: ${line}${cutover ? `; disks kept in ${dir}` : ''}` };
     } catch (err) {
       // Nothing of a failed boot stays behind; the host can boot again.
       await this.stopAll(host, AbortSignal.timeout(30_000), { id }).catch(() => undefined);
@@ -108,6 +110,23 @@ export class KvmMachines implements TargetMachines {
   async stopAll(host: Host, signal?: AbortSignal, which: 'all' | 'test' | { id: string } = 'all'): Promise<void> {
     const boot = posix.join(this.layout.hostDir(host.id), 'boot');
     await this.ssh.exec(`${this.libvirt.stopScript(host.id, boot, which)}; ${plainStopScript(this.layout.machinesDir(host.id), boot, which)}`, signal);
+  }
+
+  /**
+   * The OS fix-up of this copy's boot disk before its first boot (src-main/fixup), run by the
+   * agent on the KVM host because it mounts the disk file's partitions where the file is. Off
+   * with `fixup: false` or `os_type: "Windows"`; disks without a Linux root are skipped there.
+   */
+  private async fixup(disk: Disk | undefined, options: Record<string, unknown>, signal: AbortSignal): Promise<string | null> {
+    if (!disk || options.fixup === false || options.os_type === 'Windows') return null;
+    const session = await AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: this.libvirt.sudo !== '', log: this.log }, signal);
+    try {
+      const report = await session.peer.call<{ summary: string }>('fixup', { path: disk.path, format: disk.format }, signal);
+      this.log.info({ disk: disk.path }, report.summary);
+      return report.summary;
+    } finally {
+      await session.close();
+    }
   }
 
   /** Overlays over the snapshot's layers (test boot) or independent raw copies (cutover). */

@@ -65,6 +65,11 @@ export class KvmSsh {
     if (pending) (await pending.catch(() => null))?.end();
   }
 
+  /** The live connection, for protocols beyond exec and SFTP (the agent's wire protocol). */
+  connection(): Promise<Client> {
+    return this.client();
+  }
+
   private client(): Promise<Client> {
     this.connecting ??= this.connect().catch((err: unknown) => {
       this.connecting = null;
