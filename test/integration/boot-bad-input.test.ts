@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
+import { addTarget, assignTarget, hostRow, killProcessesWith, registerImageHost, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
 
 const fixture = bootFixtureUnavailable();
@@ -33,16 +34,7 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9o
 after(async () => {
   for (const dir of immutable) execFileSync('chattr', ['-i', dir], { stdio: 'ignore' });
   await r?.stop();
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    const cmd = (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    })();
-    if (cmd.includes('rehost-') && cmd.includes(work)) process.kill(Number(pid), 'SIGKILL');
-  }
+  killProcessesWith('rehost-', work);
   removeDir(work);
 });
 
@@ -52,18 +44,8 @@ function setImmutable(dir: string, on: boolean): void {
   else immutable.splice(immutable.indexOf(dir), 1);
 }
 
-async function host(id: string): Promise<any> {
-  return (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-}
-
-async function sync(id: string, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<any> {
-  const res = await r!.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: doSnapshot, sync_mode: mode, transfer_speed: 0 } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return waitFor(`${mode} sync`, async () => {
-    const h = await host(id);
-    return h.h_host_status === 'sync_snapshot_done' || h.h_host_status === 'sync_failed' ? h : null;
-  }, 120_000);
-}
+const host = (id: string) => hostRow(r!, id);
+const sync = (id: string, mode: 'full' | 'incremental', doSnapshot: boolean) => syncAndWait(r!, id, mode, { doSnapshot, allowFailure: true });
 
 async function boot(id: string, fields: Record<string, unknown>): Promise<{ status: number; body: any }> {
   return r!.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', flavor_id: 'local.small', boot_timeout_seconds: 180, ...fields } });
@@ -90,17 +72,13 @@ test('boot bad input on the Local target: failed snapshot, options that cannot a
   const gen1 = writeDataRegion(disk);
   r = await startRehost();
   await r.login();
-  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'imgs', config: { path: images } })).body.data.id;
-  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
-  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
-  await r.api('POST', '/hosts/register', { ids: [id] });
-  const tgt = (await r.api('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'Local', path: targetDir }, metadata: { driver_name: 'Local' } })).body.data.uuid;
-  await waitFor('target', async () => (await r!.api('GET', '/targets')).body.targets.data.find((t: any) => t.uuid === tgt)?.target_status === 'active');
+  const id = await registerImageHost(r, images);
+  const tgt = await addTarget(r, { cloud_type: 'Local', path: targetDir });
   const folderBefore = readdirSync(targetDir).sort();
   const pairs = await r.api('GET', `/targets/${tgt}/resources?kind=keypairs`);
   assert.equal(pairs.status, 200, JSON.stringify(pairs.body));
   assert.deepEqual(JSON.stringify(pairs.body).includes('"ops"'), true, 'the key pair folder is listed');
-  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
+  await assignTarget(r, id, tgt);
   assert.equal((await sync(id, 'full', true)).h_host_status, 'sync_snapshot_done');
   const good = (await r.api('GET', `/hosts/${id}?sheet=snapshot`)).body.data[0];
   assert.equal(good.status, 'create_done');

@@ -9,9 +9,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
+import { addTarget, assignTarget, bootAndWait, hostRow, killProcessesWith, processesWith, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
 
 const skip = bootFixtureUnavailable();
@@ -19,62 +20,15 @@ const work = tempDir('boot');
 let r: Rehost | undefined;
 after(async () => {
   await r?.stop();
-  // A failed run must not leave machines behind: stop any QEMU whose disks live under `work`.
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    const cmd = (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    })();
-    if (cmd.includes('rehost-') && cmd.includes(work)) process.kill(Number(pid), 'SIGKILL');
-  }
+  killProcessesWith('rehost-', work);
   removeDir(work);
 });
 
-async function host(id: string): Promise<any> {
-  return (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-}
-
-async function syncWait(id: string, mode: 'full' | 'incremental'): Promise<void> {
-  const jobs = async () => (await r!.api('GET', `/jobs?id=${id}&job_type=Sync&page_size=1`)).body;
-  const before = (await jobs()).total;
-  const res = await r!.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: mode, transfer_speed: 0 } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  await waitFor(`${mode} sync`, async () => {
-    const h = await host(id);
-    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
-    const list = await jobs();
-    return list.total > before && list.data[0].job_status === 'done' && h.h_host_status === 'sync_snapshot_done';
-  }, 120_000);
-}
-
-async function bootWait(id: string, boot: Record<string, unknown>): Promise<{ host: any; job: any }> {
-  const res = await r!.api('POST', `/hosts/${id}/action`, { boot: { flavor_id: 'local.tiny', boot_timeout_seconds: 120, ...boot } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  const h = await waitFor('boot', async () => {
-    const current = await host(id);
-    return current.h_boot_status === 'boot_done' || current.h_boot_status === 'boot_failed' ? current : null;
-  }, 300_000, 250);
-  const job = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body.data[0];
-  return { host: h, job };
-}
-
-async function snapshotIds(id: string): Promise<string[]> {
-  const sheet = await r!.api('GET', `/hosts/${id}?sheet=snapshot&page_size=50`);
-  return sheet.body.data.sort((a: any, b: any) => a.created_at.localeCompare(b.created_at) || a.snapshot_name.localeCompare(b.snapshot_name)).map((s: any) => s.id);
-}
-
-function runningVms(instanceId: string): boolean {
-  return readdirSync('/proc').some((p) => /^\d+$/.test(p) && (() => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`rehost-${instanceId}`);
-    } catch {
-      return false;
-    }
-  })());
-}
+const host = (id: string) => hostRow(r!, id);
+const syncWait = (id: string, mode: 'full' | 'incremental') => syncAndWait(r!, id, mode);
+const bootWait = (id: string, boot: Record<string, unknown>) => bootAndWait(r!, id, { boot_timeout_seconds: 120, ...boot });
+const snapshotIds = async (id: string): Promise<string[]> => (await snapshotsOldestFirst(r!, id)).map((s) => s.id);
+const runningVms = (instanceId: string): boolean => processesWith(`rehost-${instanceId}`).length > 0;
 
 test('busybox image: test boots from old and new snapshots, cutover, cleanup', { skip: skip ?? false, timeout: 600_000 }, async () => {
   const t0 = Date.now();
@@ -88,13 +42,8 @@ test('busybox image: test boots from old and new snapshots, cutover, cleanup', {
   const dataDir = tempDir('boot-data');
   r = await startRehost({ dataDir });
   await r.login();
-  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'imgs', config: { path: images } })).body.data.id;
-  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
-  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
-  await r.api('POST', '/hosts/register', { ids: [id] });
-  const tgt = (await r.api('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'Local', path: targetDir }, metadata: { driver_name: 'Local' } })).body.data.uuid;
-  await waitFor('target', async () => (await r!.api('GET', '/targets')).body.targets.data.find((t: any) => t.uuid === tgt)?.target_status === 'active');
-  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
+  const id = await registerImageHost(r, images);
+  await assignTarget(r, id, await addTarget(r, { cloud_type: 'Local', path: targetDir }));
   await syncWait(id, 'full');
   const gen2 = writeDataRegion(disk);
   await syncWait(id, 'incremental');

@@ -16,7 +16,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixupLinuxGuest } from '../../src-main/fixup/index.js';
 import type { Logger } from '../../src-main/core/ports.js';
@@ -24,6 +24,7 @@ import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harnes
 import { buildDebianLegacyImage, debianFixtureUnavailable } from '../fixtures/images/debian-legacy.js';
 import { bootFixtureUnavailable, buildBusyboxImage } from '../fixtures/images/busybox.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
+import { addTarget, assignTarget, bootAndWait, killProcessesWith, registerImageHost, syncAndWait } from '../host-flow.js';
 
 const skip = debianFixtureUnavailable();
 const work = tempDir('fixup');
@@ -36,16 +37,7 @@ let image: string | undefined;
 after(async () => {
   await r?.stop();
   await sshd?.stop();
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    const cmd = (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    })();
-    if (cmd.includes('qemu') && cmd.includes(work)) process.kill(Number(pid), 'SIGKILL');
-  }
+  killProcessesWith('qemu', work);
   removeDir(work);
   removeDir(dataDir);
 });
@@ -150,19 +142,9 @@ test('Debian image: no boot on virtio without fix-up; through the API the fix-up
   // (b) Image source → Local target → full sync with snapshot → test boot
   r = await startRehost({ dataDir });
   await r.login();
-  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'legacy', config: { path: images } })).body.data.id;
-  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
-  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
-  await r.api('POST', '/hosts/register', { ids: [id] });
-  const tgt = (await r.api('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'Local', path: join(work, 'target') }, metadata: { driver_name: 'Local' } })).body.data.uuid;
-  await waitFor('target', async () => (await r!.api('GET', '/targets')).body.targets.data.find((t: any) => t.uuid === tgt)?.target_status === 'active');
-  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
-  assert.equal((await r.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: 'full', transfer_speed: 0 } })).status, 200);
-  await waitFor('full sync', async () => {
-    const h = (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
-    return h.h_host_status === 'sync_snapshot_done';
-  }, 300_000);
+  const id = await registerImageHost(r, images, 'legacy');
+  await assignTarget(r, id, await addTarget(r, { cloud_type: 'Local', path: join(work, 'target') }));
+  await syncAndWait(r, id, 'full', { timeoutMs: 300_000 });
   assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
   const snapshot = (await r.api('GET', `/hosts/${id}?sheet=snapshot&page_size=5`)).body.data[0].id;
   console.log(`# setup and full sync: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -173,13 +155,7 @@ test('Debian image: no boot on virtio without fix-up; through the API the fix-up
   console.log(`# (a) unfixed image on virtio: "Gave up waiting for root" after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const t1 = Date.now();
-  const res = await r.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'local.small', boot_timeout_seconds: 900 } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  const h = await waitFor('boot', async () => {
-    const current = (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-    return current.h_boot_status === 'boot_done' || current.h_boot_status === 'boot_failed' ? current : null;
-  }, 1_000_000, 1000);
-  const job = (await r.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body.data[0];
+  const { host: h, job } = await bootAndWait(r, id, { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'local.small', boot_timeout_seconds: 900 }, 1_000_000);
   assert.equal(h.h_boot_status, 'boot_done', JSON.stringify(job));
   const detail: string = job.steps[0].detail;
   assert.match(detail, /OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done, Network interface names: done, VMware tools removed: done/);
@@ -202,29 +178,14 @@ test('KVM target: the agent runs the fix-up on the KVM host and the Debian image
   sshd = await startSshd(join(work, 'sshd'));
   r ??= await startRehost({ dataDir });
   await r.login();
-  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'legacy-kvm', config: { path: images } })).body.data.id;
-  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
-  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
-  await r.api('POST', '/hosts/register', { ids: [id] });
-  const config = { cloud_type: 'KVM', address: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.privateKey, host_key: sshd.hostKey, path: join(work, 'kvm-host') };
-  const tgt = (await r.api('POST', '/targets', { type: 'HyperGate', config, metadata: { driver_name: 'KVM' } })).body.data.uuid;
-  await waitFor('target', async () => (await r!.api('GET', '/targets')).body.targets.data.find((t: any) => t.uuid === tgt)?.target_status === 'active');
-  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
-  assert.equal((await r.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: 'full', transfer_speed: 0 } })).status, 200);
-  await waitFor('full sync', async () => {
-    const h = (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
-    return h.h_host_status === 'sync_snapshot_done';
-  }, 300_000);
+  const id = await registerImageHost(r, images, 'legacy-kvm');
+  const kvm = { cloud_type: 'KVM', address: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.privateKey, host_key: sshd.hostKey, path: join(work, 'kvm-host') };
+  await assignTarget(r, id, await addTarget(r, kvm));
+  await syncAndWait(r, id, 'full', { timeoutMs: 300_000 });
   assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
   const snapshot = (await r.api('GET', `/hosts/${id}?sheet=snapshot&page_size=5`)).body.data[0].id;
 
-  const res = await r.api('POST', `/hosts/${id}/action`, { boot: { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'kvm.small', boot_timeout_seconds: 900 } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  const job = await waitFor('boot job', async () => {
-    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body;
-    return jobs.total > 0 && ['done', 'failed'].includes(jobs.data[0].job_status) ? jobs.data[0] : null;
-  }, 1_000_000, 1000);
+  const { job } = await bootAndWait(r, id, { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'kvm.small', boot_timeout_seconds: 900 }, 1_000_000);
   assert.equal(job.job_status, 'done', JSON.stringify(job));
   const detail: string = job.steps[0].detail;
   assert.match(detail, /^OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done/);

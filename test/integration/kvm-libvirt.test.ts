@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
+import { addTarget, assignTarget, bootAndWait, hostRow, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
 import { libvirtUnavailable, startLibvirt, type LibvirtPeer } from '../peers/libvirt.js';
 import { SSHD, startSshd, type Sshd } from '../peers/sshd.js';
@@ -28,45 +29,9 @@ after(async () => {
   removeDir(work);
 });
 
-async function host(id: string): Promise<any> {
-  return (await r!.api('GET', `/hosts?ids=${id}`)).body.data[0];
-}
-
-async function sync(id: string, mode: 'full' | 'incremental'): Promise<void> {
-  const before = (await r!.api('GET', `/jobs?id=${id}&job_type=Sync`)).body.total;
-  assert.equal((await r!.api('POST', '/hosts', { ids: [id], sync: { do_snapshot: true, sync_mode: mode } })).status, 200);
-  await waitFor(`${mode} sync`, async () => {
-    const h = await host(id);
-    if (h.h_host_status === 'sync_failed') throw new Error(h.detail);
-    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Sync&page_size=1`)).body;
-    return jobs.total > before && jobs.data[0].job_status === 'done' && h.h_host_status === 'sync_snapshot_done';
-  }, 120_000);
-}
-
-async function boot(id: string, body: Record<string, unknown>): Promise<any> {
-  const before = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot`)).body.total;
-  const res = await r!.api('POST', `/hosts/${id}/action`, { boot: { flavor_id: 'kvm.small', boot_timeout_seconds: 180, ...body } });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  // The host shows boot_done a moment before its job records the result: wait for both.
-  await waitFor('boot', async () => {
-    const jobs = (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body;
-    return jobs.total > before && ['done', 'failed'].includes(jobs.data[0].job_status) && ['boot_done', 'boot_failed'].includes((await host(id)).h_boot_status);
-  }, 300_000, 250);
-  return (await r!.api('GET', `/jobs?id=${id}&job_type=Boot&page_size=1`)).body.data[0];
-}
-
-/** Creates the KVM target and waits until it is active; returns its uuid. */
-async function addTarget(config: Record<string, unknown>): Promise<string> {
-  const created = await r!.api('POST', '/targets', { type: 'HyperGate', config, metadata: { driver_name: 'KVM' } });
-  assert.equal(created.status, 200, JSON.stringify(created.body));
-  const tgt = created.body.data.uuid;
-  await waitFor('target active', async () => {
-    const t = (await r!.api('GET', '/targets')).body.targets.data.find((x: any) => x.uuid === tgt);
-    if (t?.target_status === 'create_failed') throw new Error(JSON.stringify(t));
-    return t?.target_status === 'active';
-  });
-  return tgt;
-}
+const host = (id: string) => hostRow(r!, id);
+const sync = (id: string, mode: 'full' | 'incremental') => syncAndWait(r!, id, mode);
+const boot = async (id: string, body: Record<string, unknown>) => (await bootAndWait(r!, id, { flavor_id: 'kvm.small', boot_timeout_seconds: 180, ...body })).job;
 
 test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover as libvirt domains, cleanup', { skip: skip ?? false, timeout: 900_000 }, async () => {
   const image = buildBusyboxImage(128);
@@ -84,26 +49,23 @@ test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover 
   const domainsBefore = libvirt.virsh('list', '--all', '--name');
   r = await startRehost();
   await r.login();
-  const src = (await r.api('POST', '/sources', { type: 'Image', name: 'imgs', config: { path: images } })).body.data.id;
-  await waitFor('source', async () => (await r!.api('GET', `/sources/${src}`)).body.source.status === 'connected');
-  const id = (await r.api('GET', `/sources/${src}/hosts`)).body.data[0].id;
-  await r.api('POST', '/hosts/register', { ids: [id] });
+  const id = await registerImageHost(r, images);
   const ssh = { cloud_type: 'KVM', address: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.privateKey, host_key: sshd.hostKey, path: remote };
   const bad = await r.api('POST', '/targets', { type: 'HyperGate', config: { ...ssh, libvirt_uri: 'not a uri' }, metadata: { driver_name: 'KVM' } });
   assert.equal(bad.status, 400, JSON.stringify(bad.body));
   assert.match(JSON.stringify(bad.body), /libvirt_uri/);
-  const tgt = await addTarget({ ...ssh, libvirt_uri: libvirt.uri });
+  const tgt = await addTarget(r, { ...ssh, libvirt_uri: libvirt.uri });
 
   const networks = (await r.api('GET', `/targets/${tgt}/resources?kind=networks`)).body.data;
   assert.ok(networks.some((n: any) => n.id === libvirt!.network && n.type === 'network' && n.active), JSON.stringify(networks));
   assert.ok(networks.some((n: any) => n.id === 'default' && n.active === false), 'the inactive default network is listed as such');
 
-  assert.equal((await r.api('PUT', '/hosts/target_platform', { ids: [id], storage_id: tgt, pool_id: tgt, step: '2' })).status, 200);
+  await assignTarget(r, id, tgt);
   await sync(id, 'full');
   writeDataRegion(disk);
   await sync(id, 'incremental');
   assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);
-  const snaps = (await r.api('GET', `/hosts/${id}?sheet=snapshot`)).body.data.sort((a: any, b: any) => a.created_at.localeCompare(b.created_at) || a.snapshot_name.localeCompare(b.snapshot_name));
+  const snaps = await snapshotsOldestFirst(r, id);
   assert.equal(snaps.length, 2);
   // On a file system with reflinks every snapshot is a reflinked raw file instead of a delta.
   const reflinks = spawnSync('cp', ['--reflink=always', disk, join(remote, 'probe')]).status === 0;
