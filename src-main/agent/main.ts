@@ -1,7 +1,8 @@
 /**
  * The Rehost agent: one program pushed to Linux hosts over SSH and run as `source` (inventory,
- * checks, disk reads, digest comparison) or `sink` (writes at offsets, fsync, digests). It speaks
- * the replication wire protocol on stdin/stdout; diagnostics go to stderr.
+ * checks, disk reads, digest comparison) or `sink` (writes at offsets, fsync, digests; the OS
+ * fix-up of a boot disk on the host that holds it). It speaks the replication wire protocol on
+ * stdin/stdout; diagnostics go to stderr.
  *   node agent.cjs --role source|sink
  */
 import { dirname, resolve } from 'node:path';
@@ -10,18 +11,27 @@ import { decodeCompare, decodeJson, decodeRead, decodeWrite, encodeData, encodeD
 import type { Frame } from '../replication/wire/frame.js';
 import { WirePeer } from '../replication/wire/peer.js';
 import { environmentChecks } from './checks.js';
+import { SnapshotTable } from './consistency.js';
+import { compareChunks } from './compare.js';
+import { closeDirect, startDirect } from './direct.js';
 import { DiskTable } from './disks.js';
+import { runFixup } from './fixup-op.js';
 import { collectInventory } from './inventory.js';
 import { loadNatives } from './native.js';
+import { makeChunkDigest } from '../replication/digest-core.js';
 
 type Reply = { type: number; payload: Uint8Array | Uint8Array[] };
 
 const role = process.argv.includes('sink') ? 'sink' : 'source';
 const natives = loadNatives(dirname(resolve(process.argv[1] ?? '.')));
 const disks = new DiskTable(natives);
+const snapshots = new SnapshotTable();
 const peer = new WirePeer(process.stdin, process.stdout);
 let throttle: Throttle = UNLIMITED;
 const never = new AbortController().signal;
+/** Sizes of the disks opened through `open`, for the overlapped comparison. */
+const sizes = new Map<number, number>();
+const chunkDigest = makeChunkDigest(natives.xxh64);
 
 function call(op: string, args: Record<string, unknown>): unknown {
   switch (op) {
@@ -29,11 +39,20 @@ function call(op: string, args: Record<string, unknown>): unknown {
       const inv = collectInventory((args.disks as string[] | undefined) ?? []);
       return { inventory: inv, checks: environmentChecks(inv) };
     }
-    case 'open':
-      return disks.openDisk(String(args.path), role === 'sink', typeof args.size === 'number' ? args.size : undefined);
+    case 'open': {
+      const opened = disks.openDisk(String(args.path), role === 'sink', typeof args.size === 'number' ? args.size : undefined);
+      sizes.set(opened.handle, opened.size);
+      return opened;
+    }
     case 'close':
       disks.close(Number(args.handle));
+      sizes.delete(Number(args.handle));
       return {};
+    case 'snapshot':
+      // A point-in-time view (LVM snapshot, fsfreeze) or the live disks: consistency.ts.
+      return snapshots.take((args.disks as string[] | undefined) ?? []);
+    case 'release':
+      return snapshots.release(String(args.id));
     case 'flush':
       disks.flush(Number(args.handle));
       return {};
@@ -56,15 +75,22 @@ async function handle(frame: Frame): Promise<Reply> {
   switch (frame.type) {
     case Msg.Call: {
       const { op, args } = decodeJson<{ op: string; args: Record<string, unknown> }>(frame.payload);
-      return { type: Msg.Result, payload: encodeJson(call(op, args ?? {}) ?? {}) };
+      // `direct` opens a second channel (pinned TLS) that this same handler then serves.
+      const result = op === 'direct' ? await startDirect(args ?? {}, handle, hello) : op === 'fixup' ? await runFixup(args ?? {}) : call(op, args ?? {});
+      return { type: Msg.Result, payload: encodeJson(result ?? {}) };
     }
     case Msg.Read: {
       const { codec, data } = await disks.read(decodeRead(frame.payload));
       await throttle.take(data.length, never);
       return { type: Msg.Data, payload: encodeData(codec, data) };
     }
-    case Msg.Compare:
-      return { type: Msg.Changed, payload: encodeDigestList(disks.compare(decodeCompare(frame.payload))) };
+    case Msg.Compare: {
+      const request = decodeCompare(frame.payload);
+      const size = sizes.get(request.handle);
+      // Reads overlapped with hashing (compare.ts); a handle opened otherwise takes the table's own loop.
+      const changed = size === undefined ? disks.compare(request) : await compareChunks(disks, size, chunkDigest, request);
+      return { type: Msg.Changed, payload: encodeDigestList(changed) };
+    }
     case Msg.Write:
       disks.write(decodeWrite(frame.payload));
       return { type: Msg.Result, payload: encodeJson({}) };
@@ -74,7 +100,9 @@ async function handle(frame: Frame): Promise<Reply> {
 }
 
 function shutdown(code: number): void {
+  closeDirect();
   disks.closeAll();
+  snapshots.releaseAll();
   process.exit(code);
 }
 

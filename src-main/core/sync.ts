@@ -140,7 +140,7 @@ export class SyncService {
 
     const markers = Object.fromEntries(Object.entries(host.markers).map(([k, v]) => [Number(k), v]));
     const view = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers }, ctx.signal));
-    ctx.note('Open source snapshot', `consistency: ${view.method}`);
+    ctx.note('Open source snapshot', `consistency: ${view.method}${view.transport ? `; transport: ${view.transport}` : ''}`);
     let copied: { summary: string; markers: Record<string, string | null> };
     try {
       copied = await this.copyDisks(ctx, host, view, volumes, targetDriver, mode);
@@ -231,7 +231,7 @@ export class SyncService {
           await sink.close();
         }
       });
-      ctx.note(`Copy disk ${disk.index}`, result.summary);
+      ctx.note(`Copy disk ${disk.index}`, view.transport ? `${result.summary}; transport ${view.transport.split(' ')[0]}` : result.summary);
       summary += `${summary ? '; ' : ''}disk ${disk.index}: ${result.summary}`;
       doneBefore += disk.sizeBytes;
       markers[String(disk.index)] = disk.marker();

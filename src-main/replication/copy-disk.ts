@@ -15,18 +15,25 @@ import { beginRun, clearBit, getBit, setBit, type ReplicaState } from './state-c
 import type { StateStore } from './state-store.js';
 import { throttleFor, UNLIMITED, type Throttle } from './throttle.js';
 
-/** A checkpoint after this many bytes written… */
-const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/**
+ * A checkpoint after this many bytes written… Checkpoints run in the background (the copy goes
+ * on while the sink makes earlier writes durable), so their fsyncs overlap the transfer.
+ */
+const CHECKPOINT_BYTES = 256 * 1024 * 1024;
 /** …or after this long, so a slow or skip-only run still records its progress. */
 const CHECKPOINT_MS = 2000;
 /**
  * Chunks past the checkpoint's cursor the run may write before it must checkpoint again. Bounds
- * what a crash leaves in doubt: at most this many chunks are rewritten by the resumed run.
+ * what a crash leaves in doubt: at most this many chunks (768 MiB) are rewritten by the resumed
+ * run. Larger than CHECKPOINT_BYTES so a background checkpoint has room to finish before the copy
+ * has to wait for it.
  */
-const WRITE_WINDOW = 32;
+const WRITE_WINDOW = 192;
 /** Reads issued ahead of the chunk being written, so source latency overlaps sink latency. */
 const READ_AHEAD = 2;
 const PROGRESS_MS = 250;
+/** Target reads in flight while verifying. */
+const VERIFY_AHEAD = 2;
 /** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
 const THROTTLED_SLICE = 256 * 1024;
 /** Chunks per digest comparison at the source: 256 MiB of source reads per round trip. */
@@ -50,6 +57,12 @@ export class DiskCopy {
   private chunksSkipped = 0;
   private sinceCheckpoint = 0;
   private lastCheckpoint = 0;
+  /** The write limit of the last saved checkpoint (the state's own may be ahead while one is saved). */
+  private writeLimit = 0;
+  /** The checkpoint running or last run: checkpoints are chained, never concurrent. */
+  private checkpoints: Promise<void> = Promise.resolve();
+  /** A background checkpoint failed (the sink could not flush): the copy stops with it. */
+  private backgroundFailure: Error | null = null;
 
   constructor(
     private readonly req: DiskCopyRequest,
@@ -161,7 +174,10 @@ export class DiskCopy {
         for (let k = pos; k < Math.min(todo.length, pos + 1 + READ_AHEAD); k++) this.prefetch(todo[k]!, reads);
         const pending = reads.get(current);
         reads.delete(current);
-        await this.processChunk(current, pending === undefined ? null : await pending);
+        const fetched = pending === undefined ? null : await pending;
+        await this.processChunk(current, fetched);
+        // Written and hashed: a source that pools its chunk buffers may reuse this one.
+        if (fetched !== null) this.req.disk.release?.(fetched.data);
       }
     } catch (err) {
       // `current` was not finished: it stays inside the suspect window of this checkpoint.
@@ -209,11 +225,11 @@ export class DiskCopy {
 
   /** Skips a chunk the target already holds; otherwise writes it and checkpoints when due. */
   private async processChunk(index: number, fetched: FetchedChunk | null): Promise<void> {
+    if (this.backgroundFailure !== null) throw this.backgroundFailure;
     const length = this.len(index);
     const data = fetched?.data ?? null;
     this.readBytes += fetched?.readBytes ?? 0;
     const digest = data === null ? ZERO_DIGEST : chunkDigest(data);
-    const run = this.state.run!;
     if (digest === this.state.digests[index]) {
       this.chunksSkipped++;
       this.done += length;
@@ -221,14 +237,14 @@ export class DiskCopy {
       if (Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
       return;
     }
-    if (index >= run.writeLimit) await this.checkpoint(index);
+    if (index >= this.writeLimit) await this.checkpoint(index);
     await this.send(index, data ?? this.zeroChunk(length), fetched?.writeRanges ?? null);
     this.state.digests[index] = digest;
     setBit(this.state.written, index);
     setBit(this.state.done, index);
     this.chunksSent++;
     this.sinceCheckpoint += length;
-    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointInBackground(index + 1);
   }
 
   /** Writes the chunk, or only `ranges` of it (chunk-relative) when the rest already matches the target. */
@@ -254,12 +270,32 @@ export class DiskCopy {
    * Makes everything written so far durable, then records it: chunks below `cursor` are done,
    * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
    */
-  private async checkpoint(cursor: number): Promise<void> {
+  private checkpoint(cursor: number): Promise<void> {
+    // One at a time, in order: a checkpoint asked for while a background one runs follows it.
+    const next = this.checkpoints.then(() => this.checkpointNow(cursor));
+    this.checkpoints = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * A checkpoint the copy does not wait for. Safe because the state it saves claims only chunks
+   * below `cursor` (all written before the flush began); chunks written meanwhile stay below the
+   * write limit the previous checkpoint recorded, so a crash leaves them suspect, not trusted.
+   */
+  private checkpointInBackground(cursor: number): void {
+    this.sinceCheckpoint = 0;
+    this.lastCheckpoint = Date.now();
+    this.checkpoint(cursor).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
+  }
+
+  private async checkpointNow(cursor: number): Promise<void> {
     await this.req.sink.flush();
     const run = this.state.run!;
     run.cursor = cursor;
     run.writeLimit = cursor + WRITE_WINDOW;
     await this.store.save(this.req.key, this.state);
+    // Only a saved limit may be written up to (a crash before the save leaves the older one).
+    this.writeLimit = run.writeLimit;
     this.lastCheckpoint = Date.now();
     this.sinceCheckpoint = 0;
   }
@@ -273,15 +309,32 @@ export class DiskCopy {
     }
   }
 
-  /** Reads back every chunk this run wrote and compares it with the digest taken from the source. */
+  /**
+   * Reads back every chunk this run wrote and compares it with the digest taken from the source,
+   * VERIFY_AHEAD reads in flight so the sink's latency overlaps the hashing.
+   */
   private async verify(): Promise<void> {
     const { sink, signal, key } = this.req;
     const bad: number[] = [];
-    for (let i = 0; i < this.plan.length; i++) {
-      if (!getBit(this.state.written, i)) continue;
-      signal.throwIfAborted();
-      const data = await sink.read(i * this.chunkSize, this.len(i));
-      if (chunkDigest(data) !== this.state.digests[i]) bad.push(i);
+    const written: number[] = [];
+    for (let i = 0; i < this.plan.length; i++) if (getBit(this.state.written, i)) written.push(i);
+    const reads: Promise<Uint8Array>[] = [];
+    const readAt = (k: number) => {
+      const i = written[k]!;
+      const read = sink.read(i * this.chunkSize, this.len(i));
+      read.catch(() => undefined);
+      reads[k] = read;
+    };
+    try {
+      for (let k = 0; k < written.length; k++) {
+        signal.throwIfAborted();
+        for (let j = k; j < Math.min(written.length, k + 1 + VERIFY_AHEAD); j++) if (reads[j] === undefined) readAt(j);
+        const data = await reads[k]!;
+        delete reads[k];
+        if (chunkDigest(data) !== this.state.digests[written[k]!]) bad.push(written[k]!);
+      }
+    } finally {
+      await Promise.allSettled(reads.filter((r) => r !== undefined));
     }
     if (bad.length === 0) return;
     for (const i of bad) {

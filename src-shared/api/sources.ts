@@ -30,6 +30,21 @@ export const SourceConfigSchemas: Record<SourceType, TObject> = {
       sudo: Type.Optional(Type.Boolean()),
       host_key: Type.Optional(Type.String({ pattern: '^SHA256:', description: 'Expected SSH host key fingerprint' })),
       disks: Type.Optional(Type.Array(Type.String({ pattern: '^/dev/', maxLength: 256 }), { maxItems: 64 })),
+      transport: Type.Optional(
+        Type.Union([Type.Literal('relay'), Type.Literal('direct')], {
+          default: 'relay',
+          description: 'Extension. How disk data travels: relay (over the SSH connection the engine holds) or direct (the agent connects to the engine over TLS 1.3 with per-job certificates pinned on both sides)',
+        }),
+      ),
+      direct_listener: Type.Optional(
+        Type.Union([Type.Literal('engine'), Type.Literal('agent')], {
+          default: 'engine',
+          description: 'Extension. Which end listens for the direct transport: engine (the agent connects to the engine) or agent (the engine connects to the agent on the host; uses less engine CPU)',
+        }),
+      ),
+      direct_address: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 255, pattern: '^[0-9A-Za-z.:%-]+$', description: 'Extension. Address the dialing end connects to for the direct transport: the engine address (listener engine) or the host address (listener agent); default: that end of the SSH connection' }),
+      ),
       refresh_interval_minutes: refreshEvery(0),
     },
     { additionalProperties: false },

@@ -12,6 +12,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFi
 import { join } from 'node:path';
 import { makeMixedDisk, sha256File } from '../fixtures/disks.js';
 import { ROOT, removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
+import { volumeSha256 } from '../local-volume.js';
 import { addLocalTarget, startSync, syncEnded, syncStep } from '../integration/agent-flow.js';
 import { flatDescriptor, startVcsim, vcsimBinary, VcsimAdmin, type Vcsim } from '../peers/vcsim.js';
 
@@ -121,7 +122,7 @@ async function measure(sim: Vcsim, work: string, sizeMiB: number): Promise<Recor
     const volume = join(targetDir, hostId, 'disk-0.raw');
 
     const full = await sync(r, hostId, 'full', 1);
-    if (sha256File(volume) !== sha256File(flat)) throw new Error('the target differs from the VM disk after the full sync');
+    if (volumeSha256(volume) !== sha256File(flat)) throw new Error('the target differs from the VM disk after the full sync');
     const curlCopy = join(work, 'curl-copy.vmdk');
     const curlSeconds = await curlFlat(sim, curlCopy);
     if (statSync(curlCopy).size !== sizeMiB * MiB) throw new Error(`curl fetched ${statSync(curlCopy).size} bytes`);
@@ -130,7 +131,7 @@ async function measure(sim: Vcsim, work: string, sizeMiB: number): Promise<Recor
     const changed = changeScattered(flat, sizeMiB, 1);
     await sim.put(DS, FLAT, readFileSync(flat));
     const inc = await sync(r, hostId, 'incremental', 2);
-    if (sha256File(volume) !== sha256File(flat)) throw new Error('the target differs from the VM disk after the incremental sync');
+    if (volumeSha256(volume) !== sha256File(flat)) throw new Error('the target differs from the VM disk after the incremental sync');
     const [fullRead, incRead] = bytesReadPerSync(r) as [number, number];
     return {
       disk_mib: sizeMiB,

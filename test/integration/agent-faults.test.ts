@@ -16,7 +16,7 @@ import { makeMixedDisk } from '../fixtures/disks.js';
 import { freePort, startSshd, type Sshd } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, addLocalTarget, buildAgent, host, registerAndAssign, settledSource, startSync, syncEnded, syncStep } from './agent-flow.js';
-import { sameContent } from './agent-volume.js';
+import { sameContent } from '../local-volume.js';
 
 const DISK_MIB = 48;
 /** Slow enough that a fault lands mid-sync after a checkpoint (every 2 s): 48 MiB at 3 MB/s. */

@@ -15,7 +15,7 @@ import { makeMixedDisk } from '../fixtures/disks.js';
 import { createTestUser, startSshd, type Sshd, type TestUser } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, addLocalTarget, buildAgent, registerAndAssign, settledSource, startSync, syncEnded, syncStep } from './agent-flow.js';
-import { sameContent } from './agent-volume.js';
+import { sameContent } from '../local-volume.js';
 
 const DISK_MIB = 16;
 const hasTools = ['/usr/sbin/sshd', '/usr/sbin/useradd', '/usr/bin/sudo', '/usr/sbin/visudo'].every((p) => existsSync(p));

@@ -13,7 +13,7 @@ import { makeMixedDisk, modifyBlocks } from '../fixtures/disks.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, addLocalTarget, buildAgent, registerAndAssign, settledSource, startSync, syncEnded, syncStep } from './agent-flow.js';
-import { sameContent } from './agent-volume.js';
+import { sameContent } from '../local-volume.js';
 
 const DISK_MIB = 48;
 const skip = !canUseLoop() || !existsSync('/usr/sbin/sshd') ? 'needs root, loop devices and openssh-server' : false;

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { makeMixedDisk, modifyBlocks, sha256File } from '../fixtures/disks.js';
-import { volumeSha256 } from './boot-volume.js';
+import { volumeSha256 } from '../local-volume.js';
 
 const work = tempDir('flow');
 let r: Rehost;

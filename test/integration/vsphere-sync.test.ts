@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { openSync, readFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeMixedDisk, sha256File } from '../fixtures/disks.js';
-import { volumeSha256 } from './boot-volume.js';
+import { volumeSha256 } from '../local-volume.js';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { flatDescriptor, startVcsim, VcsimAdmin, type Vcsim } from '../peers/vcsim.js';
 

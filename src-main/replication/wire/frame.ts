@@ -30,27 +30,96 @@ export function encodeFrame(type: number, id: number, payload: Uint8Array): Buff
   return Buffer.concat([encodeFrameHeader(type, id, payload.byteLength), payload]);
 }
 
-/** Reassembles frames from a byte stream cut anywhere. */
+/** The frame length field, checked. */
+function readLength(head: Buffer): number {
+  const length = head.readUInt32BE(0);
+  if (length < 5 || length - 5 > MAX_PAYLOAD) throw new Error(`corrupt frame length ${length} on the replication channel`);
+  return length;
+}
+
+/** Payloads at least this large are received straight into a buffer from the reader's allocator. */
+const LARGE_PAYLOAD = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Reassembles frames from a byte stream cut anywhere. With an allocator, a large payload (a
+ * chunk) is copied once into a buffer the allocator gives (a pooled one) as its bytes arrive,
+ * instead of being gathered and concatenated into a fresh buffer per frame.
+ */
 export class FrameReader {
   private parts: Buffer[] = [];
   private size = 0;
+  private large: { type: number; id: number; body: Buffer; filled: number } | null = null;
 
-  /** Adds received bytes; returns every frame now complete. Throws on a corrupt length. */
-  push(data: Buffer): Frame[] {
-    this.parts.push(data);
-    this.size += data.length;
+  constructor(private alloc: ((size: number) => Buffer) | null = null) {}
+
+  /** Sets (or clears) the allocator for large payloads; applies from the next frame on. */
+  setAllocator(alloc: ((size: number) => Buffer) | null): void {
+    this.alloc = alloc;
+  }
+
+  /**
+   * Adds received bytes; returns every frame now complete. Throws on a corrupt length.
+   * `transient`: `data` is a read buffer the caller reuses after this call (a socket's `onread`
+   * buffer), so every byte kept past the call is copied out of it.
+   */
+  push(data: Buffer, transient = false): Frame[] {
     const out: Frame[] = [];
+    let input = data;
     for (;;) {
+      if (this.large !== null) {
+        const l = this.large;
+        const n = Math.min(input.length, l.body.length - l.filled);
+        input.copy(l.body, l.filled, 0, n);
+        l.filled += n;
+        input = input.subarray(n);
+        if (l.filled < l.body.length) return out;
+        out.push({ type: l.type, id: l.id, payload: l.body });
+        this.large = null;
+        continue;
+      }
+      // Nothing gathered yet: read the header straight from the input (no copy when it fits).
+      if (this.size === 0 && input.length >= HEADER) {
+        const length = readLength(input);
+        if (this.alloc !== null && length - 5 >= LARGE_PAYLOAD) {
+          this.large = { type: input.readUInt8(4), id: input.readUInt32BE(5), body: this.alloc(length - 5), filled: 0 };
+          input = input.subarray(HEADER);
+          continue;
+        }
+        if (input.length >= length + 4) {
+          const payload = input.subarray(HEADER, length + 4);
+          out.push({ type: input.readUInt8(4), id: input.readUInt32BE(5), payload: transient ? Buffer.from(payload) : payload });
+          input = input.subarray(length + 4);
+          continue;
+        }
+      }
+      if (input.length > 0) {
+        this.parts.push(transient ? Buffer.from(input) : input);
+        this.size += input.length;
+        input = EMPTY;
+      }
       if (this.size < 4) return out;
-      const first = this.parts[0]!.length >= 4 ? this.parts[0]! : this.flatten();
-      const length = first.readUInt32BE(0);
-      if (length < 5 || length - 5 > MAX_PAYLOAD) throw new Error(`corrupt frame length ${length} on the replication channel`);
-      if (this.size < length + 4) return out;
       const all = this.flatten();
+      if (this.size < HEADER) {
+        readLength(all);
+        return out;
+      }
+      const length = readLength(all);
+      if (this.alloc !== null && length - 5 >= LARGE_PAYLOAD) {
+        this.large = { type: all.readUInt8(4), id: all.readUInt32BE(5), body: this.alloc(length - 5), filled: 0 };
+        input = all.subarray(HEADER);
+        this.parts = [];
+        this.size = 0;
+        continue;
+      }
+      if (this.size < length + 4) return out;
       out.push({ type: all.readUInt8(4), id: all.readUInt32BE(5), payload: all.subarray(HEADER, length + 4) });
-      const rest = all.subarray(length + 4);
-      this.parts = rest.length > 0 ? [rest] : [];
-      this.size = rest.length;
+      // The rest goes round again as input (it is already a copy when the data was transient).
+      input = all.subarray(length + 4);
+      this.parts = [];
+      this.size = 0;
+      if (input.length === 0) return out;
+      transient = false;
     }
   }
 

@@ -100,6 +100,14 @@ export class WirePeer {
     return decodeJson<T>(frame.payload);
   }
 
+  /**
+   * Receives large payloads (chunks) into buffers from `alloc` (a pool) instead of fresh ones; the
+   * receiver of such a frame gives its buffer back when done with it.
+   */
+  useAllocator(alloc: ((size: number) => Buffer) | null): void {
+    this.reader.setAllocator(alloc);
+  }
+
   get closed(): Error | null {
     return this.closedWith;
   }
@@ -112,10 +120,14 @@ export class WirePeer {
     this.pending.clear();
   }
 
-  private receive(data: Buffer): void {
+  /**
+   * Takes received bytes: called for the input's 'data' events, or directly by a connection that
+   * reads into a reused buffer (`transient`: the bytes must not be kept past the call).
+   */
+  receive(data: Buffer, transient = false): void {
     let frames: Frame[];
     try {
-      frames = this.reader.push(data);
+      frames = this.reader.push(data, transient);
     } catch (err) {
       this.fail(err as Error);
       return;

@@ -44,3 +44,30 @@ test('a peer matches answers to requests and fails pending ones when the channel
   await assert.rejects(pending, /channel closed/);
   await assert.rejects(a.call('after'), /channel closed/);
 });
+
+test('with an allocator, large payloads land in its buffers; transient input is copied out', () => {
+  const big = Buffer.alloc(200 * 1024, 9);
+  big.writeUInt32BE(0xdeadbeef, 1000);
+  const bytes = Buffer.concat([encodeFrame(Msg.Data, 1, Buffer.from('small')), encodeFrame(Msg.Data, 2, big), encodeFrame(Msg.Result, 3, Buffer.from('tail'))]);
+  for (const cut of [1, 7, 9, 14, 15, 16 * 1024, 64 * 1024 + 3]) {
+    const given: Buffer[] = [];
+    const r = new FrameReader((size) => {
+      const b = Buffer.alloc(size);
+      given.push(b);
+      return b;
+    });
+    const scratch = Buffer.alloc(cut);
+    const frames = [];
+    for (let at = 0; at < bytes.length; at += cut) {
+      // The same scratch buffer every time, overwritten after each push, like a socket's onread buffer.
+      const n = bytes.copy(scratch, 0, at, Math.min(bytes.length, at + cut));
+      frames.push(...r.push(scratch.subarray(0, n), true));
+      scratch.fill(0xee);
+    }
+    assert.deepEqual(frames.map((f) => [f.type, f.id, f.payload.length]), [[Msg.Data, 1, 5], [Msg.Data, 2, big.length], [Msg.Result, 3, 4]], `cut ${cut}`);
+    assert.equal(frames[0]!.payload.toString(), 'small');
+    assert.ok(frames[1]!.payload.equals(big), `cut ${cut}`);
+    assert.equal(frames[1]!.payload, given[0], 'the large payload is the allocator buffer itself');
+    assert.equal(frames[2]!.payload.toString(), 'tail');
+  }
+});

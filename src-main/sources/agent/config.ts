@@ -10,6 +10,12 @@ export interface AgentConfig {
   hostKey: string | null;
   /** Block devices to offer; empty = every disk the agent finds. */
   disks: string[];
+  /** How disk data travels: over the engine's SSH channel (`relay`) or pinned TLS 1.3 from the agent (`direct`). */
+  transport: 'relay' | 'direct';
+  /** Which end listens for `direct`: the engine (the agent dials; the default) or the agent. */
+  directListener?: 'engine' | 'agent';
+  /** The address the dialing end connects to for `direct`; null = that end of the SSH connection. */
+  directAddress: string | null;
 }
 
 export interface AgentSecret {
@@ -36,6 +42,9 @@ export function parseConfig(config: Record<string, unknown>): AgentConfig {
     sudo: config.sudo === true,
     hostKey: typeof config.host_key === 'string' ? config.host_key : null,
     disks,
+    transport: config.transport === 'direct' ? 'direct' : 'relay',
+    directListener: config.direct_listener === 'agent' ? 'agent' : 'engine',
+    directAddress: typeof config.direct_address === 'string' && config.direct_address.trim() !== '' ? config.direct_address.trim() : null,
   };
 }
 

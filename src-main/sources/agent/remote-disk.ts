@@ -1,18 +1,61 @@
 /**
- * A disk read through the agent (relay transport): reads at offsets come back over the SSH
- * channel, zstd-compressed when that pays, and `changedChunks` compares digests at the source so
- * unchanged chunks are never read across the link.
+ * A disk read through the agent, over whichever channel the snapshot uses (the SSH relay or the
+ * direct TLS connection): reads at offsets come back zstd-compressed when that pays, and
+ * `changedChunks` compares digests at the source so unchanged chunks are never read across the
+ * link. Chunks arrive in pooled buffers the replicator gives back through `release`.
  */
-import { decompress } from 'zstd-napi';
+import { createRequire } from 'node:module';
 import type { ByteRange } from '../../core/model.js';
 import type { SourceDisk } from '../../core/drivers.js';
+import { BufferPool } from '../../replication/buffer-pool.js';
+import { CHUNK_SIZE } from '../../replication/chunk-plan.js';
 import { Codec, decodeDigestList, encodeCompare, encodeRead, Msg } from '../../replication/wire/messages.js';
 import type { WirePeer } from '../../replication/wire/peer.js';
 
+/** zstd-napi's native binding (a CommonJS addon): its context decompresses into a given buffer. */
+const { DCtx } = createRequire(import.meta.url)('zstd-napi/binding') as typeof import('zstd-napi/binding');
+type DCtx = InstanceType<typeof DCtx>;
+
 /** Chunks compared per request: 64 × 4 MiB = 256 MiB of source reads per round trip. */
 const COMPARE_BATCH = 64;
+/**
+ * Pooled chunk buffers kept per channel: the replicator's reads in flight plus the chunk being
+ * written, each needing at most a received frame and a decompressed chunk.
+ */
+const POOL_FREE = 8;
+/** Room for a frame's codec byte and zstd's worst case on top of a chunk. */
+const POOL_SLOT = CHUNK_SIZE + 64 * 1024;
+
+/** One pool and one decompression context per channel (they are used on its thread only). */
+const channels = new WeakMap<WirePeer, { pool: BufferPool; dctx: DCtx }>();
+
+function channelOf(peer: WirePeer): { pool: BufferPool; dctx: DCtx } {
+  let c = channels.get(peer);
+  if (c === undefined) {
+    const pool = new BufferPool(POOL_SLOT, POOL_FREE);
+    c = { pool, dctx: new DCtx() };
+    peer.useAllocator((size) => pool.take(size));
+    channels.set(peer, c);
+  }
+  return c;
+}
+
+/** Shared all-zero chunks by length: never written to, so one serves every zero answer. */
+const zeroChunks = new Map<number, Buffer>();
+
+function zeroChunk(length: number): Buffer {
+  let z = zeroChunks.get(length);
+  if (z === undefined) {
+    z = Buffer.alloc(length);
+    if (zeroChunks.size < 4) zeroChunks.set(length, z);
+  }
+  return z;
+}
 
 export class RemoteDisk implements SourceDisk {
+  private readonly pool: BufferPool;
+  private readonly dctx: DCtx;
+
   constructor(
     readonly index: number,
     readonly sizeBytes: number,
@@ -20,7 +63,9 @@ export class RemoteDisk implements SourceDisk {
     private readonly handle: number,
     private readonly peer: WirePeer,
     private readonly zstd: boolean,
-  ) {}
+  ) {
+    ({ pool: this.pool, dctx: this.dctx } = channelOf(peer));
+  }
 
   /** The whole disk: which chunks hold data or changed is decided by digests at the source. */
   async areas(_signal: AbortSignal): Promise<ByteRange[] | null> {
@@ -31,8 +76,25 @@ export class RemoteDisk implements SourceDisk {
     const frame = await this.peer.request(Msg.Read, encodeRead({ handle: this.handle, offset, length, zstd: this.zstd }), signal);
     const codec = frame.payload.readUInt8(0);
     const body = frame.payload.subarray(1);
-    if (codec === Codec.Zero) return Buffer.alloc(length);
-    return codec === Codec.Zstd ? decompress(body) : body;
+    if (codec === Codec.Raw) return body;
+    if (codec === Codec.Zero) {
+      this.pool.give(frame.payload);
+      return zeroChunk(length);
+    }
+    if (codec !== Codec.Zstd) throw new Error(`the agent answered a read with unknown codec ${codec}`);
+    const out = this.pool.take(length);
+    try {
+      const n = this.dctx.decompress(out, body);
+      if (n !== length) throw new Error(`a compressed chunk at offset ${offset} holds ${n} bytes, not ${length}`);
+    } finally {
+      // Given back only now: the pool could otherwise hand the same buffer out as `out`.
+      this.pool.give(frame.payload);
+    }
+    return out;
+  }
+
+  release(data: Uint8Array): void {
+    this.pool.give(data);
   }
 
   async changedChunks(known: ReadonlyMap<number, bigint>, chunkSize: number, signal: AbortSignal): Promise<Map<number, bigint>> {
