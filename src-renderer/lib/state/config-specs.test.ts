@@ -19,7 +19,7 @@ describe('config specs follow the API schemas', () => {
   it('choice fields offer only values the schema allows', () => {
     const mode = TARGET_FIELDS.OpenStack.find((f) => f.key === 'gateway_mode');
     expect(mode?.choices).toEqual(['dedicated', 'shared']);
-    const schema = TargetConfigSchemas.OpenStack.properties.gateway_mode as { anyOf: { const: string }[] };
+    const schema = TargetConfigSchemas.OpenStack.properties.gateway_mode as unknown as { anyOf: { const: string }[] };
     expect(schema.anyOf.map((s) => s.const)).toEqual(['dedicated', 'shared']);
   });
 });
