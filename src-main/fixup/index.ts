@@ -16,10 +16,12 @@ import { RehostError } from '../../src-shared/errors.js';
 import type { Logger } from '../core/ports.js';
 import { findRoot, mountGuest, probeDisk } from './guest.js';
 import { networkStep, vmwareToolsStep } from './guest-services.js';
+import { guestSettingsStep, type GuestSettings } from './guest-settings.js';
 import { Attachments } from './mounts.js';
 import { bootloaderStep, fstabStep, initramfsStep, installedKernels, type FixupStep, type StepContext } from './steps.js';
 
 export type { FixupStep } from './steps.js';
+export type { GuestSettings } from './guest-settings.js';
 
 export interface FixupOptions {
   signal: AbortSignal;
@@ -28,6 +30,8 @@ export interface FixupOptions {
   format?: 'raw' | 'qcow2';
   /** MACs of the new NICs in attachment order, when the target sets them. */
   nicMacs?: readonly string[];
+  /** fixed_ip / admin_pass / keys, written in when the guest has no cloud-init. */
+  settings?: GuestSettings;
 }
 
 export interface FixupReport {
@@ -49,6 +53,7 @@ const STEPS: [string, Step][] = [
   ['Boot loader config', bootloaderStep],
   ['Network interface names', networkStep],
   ['VMware tools removed', vmwareToolsStep],
+  ['Boot options without cloud-init', (ctx) => guestSettingsStep(ctx, ctx.settings)],
 ];
 
 /**
@@ -116,7 +121,7 @@ async function fixFound(
     const kernels = await installedKernels(guest.root);
     const where = `partition ${found.part.number} (${found.part.fsType}${found.part.uuid ? ` UUID=${found.part.uuid}` : ''}${found.subvol ? ` subvol=${found.subvol}` : ''}) of ${layout}`;
     steps.push({ name: 'Find Linux root', status: 'done', detail: `${os} on ${where}; kernels ${kernels.join(', ') || 'none'}; also mounted ${guest.extraMounts.join(', ') || 'nothing'}; path: chroot (${format})` });
-    const ctx: StepContext = { guest, signal: opts.signal, ...(opts.nicMacs ? { nicMacs: opts.nicMacs } : {}) };
+    const ctx: StepContext = { guest, signal: opts.signal, ...(opts.nicMacs ? { nicMacs: opts.nicMacs } : {}), ...(opts.settings ? { settings: opts.settings } : {}) };
     for (const [name, step] of STEPS) {
       if (opts.signal.aborted) throw opts.signal.reason;
       const t = Date.now();
@@ -165,7 +170,13 @@ async function sniffFormat(path: string): Promise<'raw' | 'qcow2'> {
  * `fixup: false` or `os_type: "Windows"`; otherwise runs and returns one line for the job step
  * (each step is also logged). Rejects only when a Linux guest was found and a step failed.
  */
-export async function fixupBootDisk(disk: { path: string; format: 'raw' | 'qcow2' }, options: Record<string, unknown>, signal: AbortSignal, log: Logger): Promise<FixupReport | null> {
+export async function fixupBootDisk(
+  disk: { path: string; format: 'raw' | 'qcow2' },
+  options: Record<string, unknown>,
+  signal: AbortSignal,
+  log: Logger,
+  machine: { nicMacs?: readonly string[]; settings?: GuestSettings } = {},
+): Promise<FixupReport | null> {
   if (options.fixup === false || options.os_type === 'Windows') return null;
-  return fixupLinuxGuest(disk.path, { signal, log, format: disk.format });
+  return fixupLinuxGuest(disk.path, { signal, log, format: disk.format, ...machine });
 }

@@ -5,6 +5,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MountedGuest } from './guest.js';
+import type { GuestSettings } from './guest-settings.js';
 import { run } from './mounts.js';
 import { ensureModuleLines, initramfsModulesPolicy, remapDiskNames } from './rewrite.js';
 
@@ -20,6 +21,8 @@ export interface StepContext {
   signal: AbortSignal;
   /** New NIC MACs in attachment order, when the target knows them. */
   nicMacs?: readonly string[];
+  /** Boot options for a guest without cloud-init (guest-settings.ts). */
+  settings?: GuestSettings;
 }
 
 /** The drivers a guest needs to find its disk and NIC on a virtio machine. */

@@ -30,6 +30,7 @@ const skip = debianFixtureUnavailable();
 const work = tempDir('fixup');
 const dataDir = tempDir('fixup-data');
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@laptop';
 let r: Rehost | undefined;
 let sshd: Sshd | undefined;
 let image: string | undefined;
@@ -106,6 +107,7 @@ test('raw copy: fix-up is idempotent and leaves nothing attached; busybox disk s
     ['Boot loader config', 'skipped'],
     ['Network interface names', 'skipped'],
     ['VMware tools removed', 'skipped'],
+    ['Boot options without cloud-init', 'skipped'],
   ]);
   assert.deepEqual(leftovers(), []);
 
@@ -155,11 +157,16 @@ test('Debian image: no boot on virtio without fix-up; through the API the fix-up
   console.log(`# (a) unfixed image on virtio: "Gave up waiting for root" after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const t1 = Date.now();
-  const { host: h, job } = await bootAndWait(r, id, { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'local.small', boot_timeout_seconds: 900 }, 1_000_000);
+  // The guest has no cloud-init: the fix-up writes fixed_ip, admin_pass and the key into it.
+  const boot = { backup_type: 'volume_snapshot', snapshot_id: snapshot, flavor_id: 'local.small', boot_timeout_seconds: 900, fixed_ip: '10.0.2.50', admin_pass: 'Rehost-fixup-1', public_key: PUBLIC_KEY };
+  const { host: h, job } = await bootAndWait(r, id, boot, 1_000_000);
   assert.equal(h.h_boot_status, 'boot_done', JSON.stringify(job));
   const detail: string = job.steps[0].detail;
-  assert.match(detail, /OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done, Network interface names: done, VMware tools removed: done/);
-  assert.match(detail, /MIGRATION-BOOT-OK host=migsrc-legacy .*root=\/dev\/vda1 net=ens192:10\.0\.2\.15\/24/);
+  assert.match(detail, /OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done, Network interface names: done, VMware tools removed: done, Boot options without cloud-init: done/);
+  assert.match(detail, /MIGRATION-BOOT-OK host=migsrc-legacy .*root=\/dev\/vda1 net=ens192:10\.0\.2\.50\/24/, 'the fixed IP is on the kept interface name');
+  const log = readFileSync(join(dataDir, 'logs', 'rehost.log'), 'utf8');
+  assert.match(log, /root password set \(admin_pass\); 1 key\(s\) in \/root\/\.ssh\/authorized_keys; set 10\.0\.2\.50\/24 in \/etc\/systemd\/network\/10-ens192\.network/);
+  assert.doesNotMatch(log, /Rehost-fixup-1/, 'the password is not logged');
   const console_ = (await r.api('GET', `/hosts/${id}/console`)).body as string;
   assert.doesNotMatch(console_, /VMWARE-TOOLS-RUNNING/, 'the VMware tools service no longer runs');
   assert.deepEqual(leftovers(), []);

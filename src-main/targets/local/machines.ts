@@ -27,7 +27,7 @@ import { presets } from './presets.js';
 import { checkQemu, chooseAccel, createOverlay, qemuArgs, qemuBinary, startVm } from './qemu.js';
 import { flattenToRaw } from './qcow2.js';
 import { copySparse, snapshotDisk } from './snapshots.js';
-import { fixupBootDisk } from '../../fixup/index.js';
+import { fixupBootDisk, type GuestSettings } from '../../fixup/index.js';
 
 const GiB = 1024 ** 3;
 const DEFAULT_TIMEOUT_S = 600;
@@ -88,22 +88,19 @@ export class LocalMachines implements TargetMachines {
     const disks = await this.prepareDisks(kind, snapshotRef, dir, volumes, signal).catch((err: unknown) => {
       throw folderError(this.layout.root, err);
     });
-    // OS fix-up of this copy before its first boot (skips disks without a Linux root); a failure drops the copy.
-    const fixup = disks[0]
-      ? await fixupBootDisk(disks[0], options, signal, this.log).catch(async (err: unknown) => {
-          await rm(dir, { recursive: true, force: true });
-          throw err;
-        })
-      : null;
+    const dropCopy = async (err: unknown): Promise<never> => {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    };
+    const guest = await this.guestSeed(host, instanceId, dir, options, signal).catch(dropCopy);
+    // OS fix-up of this copy before its first boot (skips disks without a Linux root): the NIC's
+    // MAC pins its old name, and a guest without cloud-init gets the seed's settings written in.
+    const fixup = disks[0] ? await fixupBootDisk(disks[0], options, signal, this.log, { nicMacs: [guest.mac], settings: guest.settings }).catch(dropCopy) : null;
     const machines = this.layout.machinesDir(host.id);
     await mkdir(machines, { recursive: true });
     const consolePath = join(machines, `${instanceId}.console.log`);
     await writeFile(consolePath, '');
     const accel = await chooseAccel(binary);
-    const guest = await this.guestSeed(host, instanceId, dir, options, signal).catch(async (err: unknown) => {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    });
     const agentSocket = join(tmpdir(), `rehost-qga-${instanceId}.sock`);
     const args = qemuArgs({ instanceId, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath, mac: guest.mac, agentSocket, ...guest.vm });
     if (kind === 'cutover') await writeStartScript(dir, binary, args);
@@ -190,7 +187,7 @@ export class LocalMachines implements TargetMachines {
    */
   private async guestSeed(host: Host, instanceId: string, dir: string, options: Record<string, unknown>, signal: AbortSignal) {
     const mac = macFor(instanceId);
-    if (!wantsCloudInit(options)) return { mac, vm: {}, note: '' };
+    if (!wantsCloudInit(options)) return { mac, vm: {}, note: '', settings: {} };
     const fixedIp = typeof options.fixed_ip === 'string' && options.fixed_ip !== '' ? options.fixed_ip : null;
     const passwordHash = typeof options.admin_pass === 'string' && options.admin_pass !== '' ? await hashPassword(options.admin_pass, signal) : null;
     const keys = await publicKeys(options, this.layout.keypairDir());
@@ -198,7 +195,13 @@ export class LocalMachines implements TargetMachines {
     const seedPath = join(dir, 'cidata.img');
     await buildSeed(seedPath, nocloudFiles({ instanceId, hostname, mac, fixedIp, passwordHash, publicKeys: keys }), signal);
     const what = [fixedIp ? `fixed_ip ${fixedIp}` : '', passwordHash ? 'admin_pass' : '', keys.length ? `${keys.length} public key(s)` : ''].filter(Boolean).join(', ');
-    return { mac, vm: { seedPath, ...(fixedIp ? { net: userNet(fixedIp) } : {}) }, note: `; cloud-init NoCloud seed attached (${what})` };
+    const net = fixedIp ? userNet(fixedIp) : null;
+    const settings: GuestSettings = {
+      ...(fixedIp && net ? { fixedIp: { address: fixedIp, prefix: 24, gateway: net.gateway, dns: net.dns } } : {}),
+      ...(passwordHash ? { passwordHash } : {}),
+      ...(keys.length > 0 ? { publicKeys: keys } : {}),
+    };
+    return { mac, vm: { seedPath, ...(net ? { net } : {}) }, note: `; cloud-init NoCloud seed attached (${what})`, settings };
   }
 
   /** The flavor asked for (default: the smallest that fits the disks); refuses one too small. */
