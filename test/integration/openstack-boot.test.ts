@@ -19,6 +19,7 @@ import { BootConflictError } from '../../src-main/targets/openstack/conflicts.js
 import { createBootPort } from '../../src-main/targets/openstack/boot-network.js';
 import type { BootPlan } from '../../src-main/targets/openstack/boot-resolve.js';
 import { OPENSTACK_LAB, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
+import { waitFor } from '../harness.js';
 
 const RUN = `rh-boot-${process.pid}`;
 /** Host ids of this run (other runs may share the cloud: their resources carry other ids). */
@@ -325,9 +326,10 @@ test('OpenStack boot: cutover into the demo project by volume transfer; independ
   // the sync data goes away; the migrated server and its volume stay
   assert.equal((await lab.machines.cleanup(lab.host, false, AbortSignal.timeout(300_000))).servers, 0);
   await admin.cinder.deleteSnapshot(lab.snapshotId);
-  for (let i = 0; i < 60 && (await admin.cinder.getSnapshot(lab.snapshotId).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 1000));
+  // Cinder deletes in the background; on a loaded machine it can take minutes
+  await waitFor('snapshot deleted', async () => !(await admin.cinder.getSnapshot(lab.snapshotId).then(() => true, () => false)), 300_000, 1000);
   await admin.cinder.deleteVolume(lab.sourceId);
-  for (let i = 0; i < 60 && (await admin.cinder.getVolume(lab.sourceId).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 1000));
+  await waitFor('source volume deleted', async () => !(await admin.cinder.getVolume(lab.sourceId).then(() => true, () => false)), 300_000, 1000);
   assert.equal((await demo.cinder.getVolume(volumeId)).status, 'in-use');
   assert.equal((await demo.nova.getServer(result.instanceId)).status, 'ACTIVE');
   const bytes = await readFile(volumeFile(volumeId));

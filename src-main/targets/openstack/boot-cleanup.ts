@@ -15,6 +15,7 @@ import type { FloatingIp, Port } from './client/neutron.js';
 import type { Server } from './client/nova.js';
 import { isRehostOwned, neutronDescription, type OpenStackContext } from './context.js';
 import { isMigratedServer } from './conflicts.js';
+import { waitGone } from './volumes.js';
 
 export type CleanupScope = 'test-boots' | 'all';
 
@@ -120,6 +121,8 @@ export async function removeBootResources(ctx: OpenStackContext, hostId: string,
         // a just-deleted server detaches its volumes asynchronously; a transfer just withdrawn frees it
         await waitSettled(v.client, vol.id, signal);
         await v.client.cinder.deleteVolume(vol.id, { cascade: true, signal });
+        // done means gone: a volume stuck in error_deleting is a failure to report, not a success
+        await waitGone(() => v.client.cinder.getVolume(vol.id, signal), `volume ${vol.name ?? vol.id}`, signal, WAIT_MS);
       });
       if (removed) counts.volumes++;
     }
