@@ -11,6 +11,8 @@ export const REDACT_PATHS = [
   'password', '*.password', '*.*.password', 'os_password', '*.os_password', '*.*.os_password',
   'private_key', '*.private_key', '*.*.private_key', 'passphrase', '*.passphrase', '*.*.passphrase',
   'user_password', '*.user_password', '*.*.user_password', 'admin_pass', '*.admin_pass', '*.*.admin_pass',
+  'gateway_password', '*.gateway_password', '*.*.gateway_password', 'gateway_private_key', '*.gateway_private_key', '*.*.gateway_private_key',
+  'gateway_passphrase', '*.gateway_passphrase', '*.*.gateway_passphrase',
   'secret', '*.secret', 'token', '*.token', 'req.headers["x-auth-token"]', 'req.headers.authorization', 'req.headers.cookie',
 ];
 

@@ -30,7 +30,14 @@ test('a planted secret is found in no file of the data folder and in no answer',
   await send('POST', '/users/token', { username: 'admin', password: PLANTED });
   await send('PUT', '/users', { old_password: PLANTED, new_password: `${PLANTED}-new`, check_password: `${PLANTED}-new` });
   await send('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'OpenStack', os_auth_url: 'http://127.0.0.1:1/v3', os_username: 'u', os_password: PLANTED, os_project_name: 'p' } });
+  await send('POST', '/targets', {
+    type: 'HyperGate',
+    config: { cloud_type: 'OpenStack', os_auth_url: 'http://127.0.0.1:1/v3', os_username: 'u', os_password: 'x', os_project_name: 'p', gateway_address: '127.0.0.1', gateway_password: PLANTED, gateway_private_key: PLANTED, gateway_passphrase: PLANTED },
+  });
+  await send('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'KVM', address: '127.0.0.1', port: 1, username: 'root', password: PLANTED, passphrase: PLANTED } });
   await send('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'Local', path: '/tmp', password: PLANTED } });
+  // boot passwords go to the target only: never stored, never logged, never echoed
+  await send('POST', '/hosts/00000000-0000-4000-8000-000000000000/action', { boot: { backup_type: 'volume_snapshot', snapshot_id: '00000000-0000-4000-8000-000000000001', admin_pass: PLANTED, user_password: PLANTED } });
   await send('POST', '/sources', { type: 'Agent', name: 'a', config: { address: '127.0.0.1', username: 'root', password: PLANTED } });
   await send('POST', '/sources', { type: 'VMware', name: 'v', config: { host: '127.0.0.1', username: 'root', password: PLANTED } });
   await r.api('GET', `/events?token=${PLANTED}`, undefined, { token: null });
