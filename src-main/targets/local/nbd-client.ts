@@ -81,12 +81,18 @@ class Reader {
   }
 }
 
+/** The answer to a command without payload (write, flush, trim). */
+const EMPTY = Buffer.alloc(0);
+
 /** One connected export. */
 export class NbdClient {
   private nextHandle = 1n;
   private readonly pending = new Map<bigint, Pending>();
-  private queue: Buffer[] = [];
-  private queued = 0;
+  /** Bytes of a reply header received so far. */
+  private readonly head = Buffer.alloc(16);
+  private headFilled = 0;
+  /** The read reply whose payload is arriving: copied once into its own buffer. */
+  private payload: { pending: Pending; data: Buffer; filled: number } | null = null;
   private failure: Error | null = null;
   private closing = false;
   private readonly inflight = new Set<Promise<Buffer>>();
@@ -135,6 +141,7 @@ export class NbdClient {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
+    if (length <= MAX_REQUEST) return this.request(Cmd.Read, offset, length);
     const parts: Promise<Buffer>[] = [];
     for (let at = 0; at < length; at += MAX_REQUEST) parts.push(this.request(Cmd.Read, offset + at, Math.min(MAX_REQUEST, length - at)));
     return Buffer.concat(await Promise.all(parts));
@@ -192,44 +199,47 @@ export class NbdClient {
   }
 
   private onData(chunk: Buffer): void {
-    // Chunks are queued and joined only when a whole reply is in: joining on every 64 KiB
-    // arrival would copy a 16 MiB read reply hundreds of times.
-    this.queue.push(chunk);
-    this.queued += chunk.length;
-    while (this.queued >= 16) {
-      const head = this.peek(16);
-      const magic = head.readUInt32BE(0);
+    // Each read reply's payload is copied once, as it arrives, into a buffer of its own: joining
+    // the arrivals (64 KiB each) would copy a 4 MiB reply again and make garbage on every chunk.
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.payload) {
+        const { data } = this.payload;
+        const n = Math.min(chunk.length - at, data.length - this.payload.filled);
+        chunk.copy(data, this.payload.filled, at, at + n);
+        this.payload.filled += n;
+        at += n;
+        if (this.payload.filled === data.length) {
+          const { pending } = this.payload;
+          this.payload = null;
+          pending.resolve(data);
+        }
+        continue;
+      }
+      const n = Math.min(chunk.length - at, 16 - this.headFilled);
+      chunk.copy(this.head, this.headFilled, at, at + n);
+      this.headFilled += n;
+      at += n;
+      if (this.headFilled < 16) return;
+      this.headFilled = 0;
+      const magic = this.head.readUInt32BE(0);
       if (magic !== SIMPLE_REPLY_MAGIC) return this.failAll(protocolError(`unexpected reply magic 0x${magic.toString(16)}`));
-      const error = head.readUInt32BE(4);
-      const handle = head.readBigUInt64BE(8);
+      const error = this.head.readUInt32BE(4);
+      const handle = this.head.readBigUInt64BE(8);
       const p = this.pending.get(handle);
       if (!p) return this.failAll(protocolError(`reply for unknown handle ${handle}`));
-      // A failed read carries no payload.
-      const payload = error === 0 ? p.length : 0;
-      if (this.queued < 16 + payload) return;
-      const data = this.peek(16 + payload).subarray(16);
-      this.drop(16 + payload);
       this.pending.delete(handle);
-      if (error === 0) p.resolve(data);
-      else p.reject(protocolError(`the NBD server answered error ${error} (${errnoName(error)})`));
+      // A failed read carries no payload.
+      if (error !== 0) p.reject(protocolError(`the NBD server answered error ${error} (${errnoName(error)})`));
+      else if (p.length === 0) p.resolve(EMPTY);
+      else this.payload = { pending: p, data: Buffer.allocUnsafe(p.length), filled: 0 };
     }
-  }
-
-  /** The first `n` queued bytes as one buffer (joins the queue's head once). */
-  private peek(n: number): Buffer {
-    if (this.queue[0]!.length < n) this.queue = [Buffer.concat(this.queue)];
-    return this.queue[0]!.subarray(0, n);
-  }
-
-  private drop(n: number): void {
-    const first = this.queue[0]!;
-    if (first.length === n) this.queue.shift();
-    else this.queue[0] = first.subarray(n);
-    this.queued -= n;
   }
 
   private failAll(err: Error): void {
     this.failure ??= err;
+    this.payload?.pending.reject(this.failure);
+    this.payload = null;
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
   }
