@@ -4,24 +4,14 @@
  * every row so the UI can show any list the same way.
  */
 import { RehostError } from '../../../src-shared/errors.js';
-import type { ResourceKind } from '../../../src-shared/states.js';
+import { RESOURCE_KINDS, type ResourceKind } from '../../../src-shared/states.js';
 import type { StoragePoolInfo, TargetInventory } from '../../core/drivers.js';
 import { OpenStackError } from './client/index.js';
 import type { OpenStackContext } from './context.js';
 import { GiB, quotaLines } from './volumes.js';
 
-export const RESOURCES = [
-  'flavors',
-  'networks',
-  'subnets',
-  'security_groups',
-  'keypairs',
-  'floating_ips',
-  'availability_zones',
-  'volume_types',
-  'projects',
-  'quotas',
-] as const satisfies readonly ResourceKind[];
+/** OpenStack answers every resource kind of the API. */
+export const RESOURCES = RESOURCE_KINDS;
 
 type Row = Record<string, unknown>;
 
