@@ -310,6 +310,11 @@ default_volume_type = standard
 backup_driver = cinder.backup.drivers.posix.PosixBackupDriver
 backup_posix_path = $LAB/state/cinder/backups
 rootwrap_config = /nonexistent
+# the scheduler places volumes only on backends whose capabilities it has heard; the defaults
+# (60 s interval plus up to 60 s random start delay) leave a cold cloud unable to place a volume
+# for up to two minutes, so report at once and every 10 s
+periodic_interval = 10
+periodic_fuzzy_delay = 0
 [database]
 connection = $(dburl cinder)
 [fake]
@@ -659,6 +664,23 @@ seed() {  # what a devstack-like cloud has before tests run
   # TEST-NET-3 documentation range: nothing is ever routed, no dataplane exists
   openstack subnet create --network public --subnet-range 203.0.113.0/24 --no-dhcp \
      --gateway 203.0.113.1 --allocation-pool start=203.0.113.10,end=203.0.113.250 public-subnet >/dev/null
+  probe_volume
+}
+
+probe_volume() {  # the cloud is ready only when the scheduler can place a volume on the backend
+  log "probe: a 1 GiB volume must become available"
+  local i status id
+  for i in $(seq 1 30); do
+    id=$(openstack volume create --size 1 --type standard -f value -c id rehost-probe) || { sleep 5; continue; }
+    status=creating
+    while [ "$status" = creating ]; do sleep 1; status=$(openstack volume show -f value -c status "$id"); done
+    openstack volume delete "$id" >/dev/null 2>&1
+    local n; for n in $(seq 1 30); do openstack volume show "$id" >/dev/null 2>&1 || break; sleep 1; done
+    [ "$status" = available ] && return 0
+    log "probe: volume went to '$status'; the scheduler has not heard the backend yet, retrying"
+    sleep 5
+  done
+  echo "cinder could not place a volume in time (see $LAB/log/cinder-scheduler.log)" >&2; return 1
 }
 
 write_openrc() {
