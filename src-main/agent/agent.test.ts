@@ -87,8 +87,10 @@ test('sink role: writes at offsets, fsync on flush, digests of what it holds', a
   const data = Buffer.alloc(MiB, 7);
   await peer.request(Msg.Write, encodeWrite({ handle, offset: MiB, codec: Codec.Raw, data }));
   await peer.call('flush', { handle });
-  const digests = await peer.call<Record<string, string>>('digests', { handle, chunkSize: MiB, indexes: [0, 1] });
-  assert.deepEqual(digests, { 0: '0', 1: chunkDigest(data).toString() });
+  const { digests } = await peer.call<{ digests: string[] }>('digests', { handle, ranges: [[0, MiB], [MiB, MiB], [MiB, 4096]] });
+  assert.deepEqual(digests, ['0', chunkDigest(data).toString(), chunkDigest(data.subarray(0, 4096)).toString()]);
+  await assert.rejects(peer.call('digests', { handle, ranges: [[MiB, 2 * MiB]] }), /past the end/);
+  await assert.rejects(peer.call('digests', { handle, ranges: [[-1, 5]] }), /ranges/);
   assert.deepEqual(readFileSync(target).subarray(MiB), data);
   await peer.call('exit');
 });

@@ -135,16 +135,11 @@ export class DiskTable {
     fsyncSync(this.get(handle).fd);
   }
 
-  /** Digests of whole chunks as the disk holds them (sink role: verification). */
-  digests(handle: number, chunkSize: number, indexes: number[]): Map<number, bigint> {
+  /** Digests of `[offset, length]` ranges as the disk holds them (sink role: verification). */
+  digests(handle: number, ranges: [number, number][]): bigint[] {
     const d = this.get(handle);
-    const buf = Buffer.allocUnsafe(chunkSize);
-    const out = new Map<number, bigint>();
-    for (const i of indexes) {
-      const length = Math.max(0, Math.min(chunkSize, d.size - i * chunkSize));
-      out.set(i, this.digest(this.readRaw(d, i * chunkSize, length, buf)));
-    }
-    return out;
+    const buf = Buffer.allocUnsafe(ranges.reduce((max, [, length]) => Math.max(max, length), 0));
+    return ranges.map(([offset, length]) => this.digest(this.readRaw(d, offset, length, buf)));
   }
 
   private unzstd(data: Buffer): Buffer {

@@ -33,6 +33,15 @@ const never = new AbortController().signal;
 const sizes = new Map<number, number>();
 const chunkDigest = makeChunkDigest(natives.xxh64);
 
+/** `[[offset, length], …]` from the engine, each a pair of non-negative safe integers. */
+function rangesArg(value: unknown): [number, number][] {
+  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (!Array.isArray(value) || !value.every((r) => Array.isArray(r) && r.length === 2 && ok(r[0]) && ok(r[1]))) {
+    throw new Error('ranges must be [offset, length] pairs of non-negative integers');
+  }
+  return value as [number, number][];
+}
+
 function call(op: string, args: Record<string, unknown>): unknown {
   switch (op) {
     case 'inventory': {
@@ -57,7 +66,7 @@ function call(op: string, args: Record<string, unknown>): unknown {
       disks.flush(Number(args.handle));
       return {};
     case 'digests':
-      return Object.fromEntries([...disks.digests(Number(args.handle), Number(args.chunkSize), args.indexes as number[])].map(([k, v]) => [k, v.toString()]));
+      return { digests: disks.digests(Number(args.handle), rangesArg(args.ranges)).map(String) };
     case 'limit': {
       const mbps = Number(args.mbps);
       throttle = mbps > 0 ? new TokenBucket(mbpsToBytesPerSecond(mbps)) : UNLIMITED;

@@ -146,6 +146,11 @@ export interface DiskSink {
    */
   isBlank(): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * The chunk digests (replication's rule) of what the sink holds in `ranges`, in order, computed
+   * where the data lives (capability): verification then moves digests instead of the data.
+   */
+  digests?(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]>;
 }
 
 export interface BootRequest {

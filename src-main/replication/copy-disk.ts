@@ -31,9 +31,16 @@ const CHECKPOINT_MS = 2000;
 const WRITE_WINDOW = 192;
 /** Reads issued ahead of the chunk being written, so source latency overlaps sink latency. */
 const READ_AHEAD = 2;
+/**
+ * Sink writes in flight: the next chunk is received and hashed while the sink stores this one (a
+ * file sink's writes run on libuv's threads, so they overlap the main thread's work).
+ */
+const WRITES_AHEAD = 2;
 const PROGRESS_MS = 250;
-/** Target reads in flight while verifying. */
+/** Target reads in flight while verifying by reading back. */
 const VERIFY_AHEAD = 2;
+/** Chunks per digest request to a sink that computes them itself (256 MiB of its reads). */
+const VERIFY_BATCH = 64;
 /** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
 const THROTTLED_SLICE = 256 * 1024;
 /** Chunks per digest comparison at the source: 256 MiB of source reads per round trip. */
@@ -61,8 +68,10 @@ export class DiskCopy {
   private writeLimit = 0;
   /** The checkpoint running or last run: checkpoints are chained, never concurrent. */
   private checkpoints: Promise<void> = Promise.resolve();
-  /** A background checkpoint failed (the sink could not flush): the copy stops with it. */
+  /** A background checkpoint or write failed: the copy stops with it. */
   private backgroundFailure: Error | null = null;
+  /** Sink writes not yet finished (at most WRITES_AHEAD + 1). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(
     private readonly req: DiskCopyRequest,
@@ -175,16 +184,20 @@ export class DiskCopy {
         const pending = reads.get(current);
         reads.delete(current);
         const fetched = pending === undefined ? null : await pending;
-        await this.processChunk(current, fetched);
-        // Written and hashed: a source that pools its chunk buffers may reuse this one.
-        if (fetched !== null) this.req.disk.release?.(fetched.data);
+        const stored = await this.processChunk(current, fetched);
+        if (fetched !== null) {
+          // Written (or skipped) and hashed: a source that pools its chunk buffers may reuse this one.
+          const release = () => this.req.disk.release?.(fetched.data);
+          if (stored === null) release();
+          else stored.write.then(release, release);
+        }
       }
     } catch (err) {
       // `current` was not finished: it stays inside the suspect window of this checkpoint.
       await this.checkpointAfterFailure(current, err);
       throw signal.aborted ? signal.reason : err;
     } finally {
-      await Promise.allSettled(reads.values());
+      await Promise.allSettled([...reads.values(), ...this.writes]);
     }
   }
 
@@ -223,8 +236,11 @@ export class DiskCopy {
     return data;
   }
 
-  /** Skips a chunk the target already holds; otherwise writes it and checkpoints when due. */
-  private async processChunk(index: number, fetched: FetchedChunk | null): Promise<void> {
+  /**
+   * Skips a chunk the target already holds (null); otherwise starts its write, returned (boxed:
+   * an async function would wait for a promise it returns), and checkpoints when due.
+   */
+  private async processChunk(index: number, fetched: FetchedChunk | null): Promise<{ write: Promise<void> } | null> {
     if (this.backgroundFailure !== null) throw this.backgroundFailure;
     const length = this.len(index);
     const data = fetched?.data ?? null;
@@ -235,16 +251,39 @@ export class DiskCopy {
       this.done += length;
       setBit(this.state.done, index);
       if (Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) await this.checkpoint(index + 1);
-      return;
+      return null;
     }
     if (index >= this.writeLimit) await this.checkpoint(index);
-    await this.send(index, data ?? this.zeroChunk(length), fetched?.writeRanges ?? null);
-    this.state.digests[index] = digest;
-    setBit(this.state.written, index);
-    setBit(this.state.done, index);
+    const stored = this.startWrite(index, data ?? this.zeroChunk(length), fetched?.writeRanges ?? null, digest);
     this.chunksSent++;
     this.sinceCheckpoint += length;
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointInBackground(index + 1);
+    // Throttled copies write one chunk at a time, so the rate stays smooth.
+    const ahead = this.throttle === UNLIMITED ? WRITES_AHEAD : 0;
+    while (this.writes.size > ahead) await Promise.race(this.writes).catch(() => undefined);
+    if (this.backgroundFailure !== null) throw this.backgroundFailure;
+    return { write: stored };
+  }
+
+  /**
+   * Starts writing chunk `index` and records it as done: a checkpoint waits for every write
+   * started before it, so it never claims one still in flight. A failed write makes the chunk
+   * unknown again and stops the copy.
+   */
+  private startWrite(index: number, data: Uint8Array, ranges: readonly ByteRange[] | null, digest: bigint): Promise<void> {
+    this.state.digests[index] = digest;
+    setBit(this.state.written, index);
+    setBit(this.state.done, index);
+    const write = this.send(index, data, ranges).catch((err: unknown) => {
+      this.state.digests[index] = UNKNOWN_DIGEST;
+      clearBit(this.state.done, index);
+      this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    });
+    const forget = () => void this.writes.delete(write);
+    write.then(forget, forget);
+    this.writes.add(write);
+    return write;
   }
 
   /** Writes the chunk, or only `ranges` of it (chunk-relative) when the rest already matches the target. */
@@ -271,8 +310,12 @@ export class DiskCopy {
    * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
    */
   private checkpoint(cursor: number): Promise<void> {
-    // One at a time, in order: a checkpoint asked for while a background one runs follows it.
-    const next = this.checkpoints.then(() => this.checkpointNow(cursor));
+    // Writes started so far end before the flush; one checkpoint at a time, in order.
+    const writes = [...this.writes];
+    const next = this.checkpoints.then(async () => {
+      await Promise.all(writes);
+      await this.checkpointNow(cursor);
+    });
     this.checkpoints = next.catch(() => undefined);
     return next;
   }
@@ -293,7 +336,7 @@ export class DiskCopy {
     const run = this.state.run!;
     run.cursor = cursor;
     run.writeLimit = cursor + WRITE_WINDOW;
-    await this.store.save(this.req.key, this.state);
+    await this.store.save(this.req.key, claimingBelow(this.state, cursor));
     // Only a saved limit may be written up to (a crash before the save leaves the older one).
     this.writeLimit = run.writeLimit;
     this.lastCheckpoint = Date.now();
@@ -310,14 +353,44 @@ export class DiskCopy {
   }
 
   /**
-   * Reads back every chunk this run wrote and compares it with the digest taken from the source,
-   * VERIFY_AHEAD reads in flight so the sink's latency overlaps the hashing.
+   * Compares what the target holds in every chunk this run wrote with the digest taken from the
+   * source. A sink that computes digests where its data lives is asked for them; any other is
+   * read back.
    */
   private async verify(): Promise<void> {
-    const { sink, signal, key } = this.req;
-    const bad: number[] = [];
+    const { key } = this.req;
     const written: number[] = [];
     for (let i = 0; i < this.plan.length; i++) if (getBit(this.state.written, i)) written.push(i);
+    const bad = this.req.sink.digests === undefined ? await this.verifyByReading(written) : await this.verifyByDigests(written);
+    if (bad.length === 0) return;
+    for (const i of bad) {
+      this.state.digests[i] = UNKNOWN_DIGEST;
+      clearBit(this.state.done, i);
+    }
+    await this.store.save(key, this.state);
+    const offsets = bad.slice(0, 8).map((i) => `0x${(i * this.chunkSize).toString(16)}`);
+    const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
+    throw new RehostError('DRIVER', `verification failed for disk ${this.req.disk.index}: the target differs from the source in ${bad.length} chunk(s) of ${formatMiB(this.chunkSize)} at offset(s) ${offsets.join(', ')}${more}`);
+  }
+
+  private async verifyByDigests(written: number[]): Promise<number[]> {
+    const { sink, signal } = this.req;
+    const bad: number[] = [];
+    for (let at = 0; at < written.length; at += VERIFY_BATCH) {
+      signal.throwIfAborted();
+      const batch = written.slice(at, at + VERIFY_BATCH);
+      const held = await sink.digests!(batch.map((i) => ({ offset: i * this.chunkSize, length: this.len(i) })), signal);
+      batch.forEach((i, k) => {
+        if (held[k] !== this.state.digests[i]) bad.push(i);
+      });
+    }
+    return bad;
+  }
+
+  /** VERIFY_AHEAD reads in flight so the sink's latency overlaps the hashing. */
+  private async verifyByReading(written: number[]): Promise<number[]> {
+    const { sink, signal } = this.req;
+    const bad: number[] = [];
     const reads: Promise<Uint8Array>[] = [];
     const readAt = (k: number) => {
       const i = written[k]!;
@@ -336,15 +409,7 @@ export class DiskCopy {
     } finally {
       await Promise.allSettled(reads.filter((r) => r !== undefined));
     }
-    if (bad.length === 0) return;
-    for (const i of bad) {
-      this.state.digests[i] = UNKNOWN_DIGEST;
-      clearBit(this.state.done, i);
-    }
-    await this.store.save(key, this.state);
-    const offsets = bad.slice(0, 8).map((i) => `0x${(i * this.chunkSize).toString(16)}`);
-    const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
-    throw new RehostError('DRIVER', `verification failed for disk ${this.req.disk.index}: the target differs from the source in ${bad.length} chunk(s) of ${formatMiB(this.chunkSize)} at offset(s) ${offsets.join(', ')}${more}`);
+    return bad;
   }
 
   private async complete(): Promise<void> {
@@ -386,4 +451,15 @@ export class DiskCopy {
     this.zeros ??= Buffer.alloc(this.chunkSize);
     return this.zeros.subarray(0, length);
   }
+}
+
+/**
+ * The state as a checkpoint at `cursor` may record it: chunks at or past the cursor may have
+ * been written while the sink flushed, so none of them is claimed done (a crash then leaves them
+ * suspect and the resumed run rewrites them, instead of trusting data that was never made durable).
+ */
+function claimingBelow(state: ReplicaState, cursor: number): ReplicaState {
+  const done = state.done.slice();
+  for (let i = cursor; i < state.digests.length; i++) clearBit(done, i);
+  return { ...state, done };
 }

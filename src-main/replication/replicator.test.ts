@@ -16,6 +16,7 @@ import type { Logger } from '../core/ports.js';
 import type { DiskCopyRequest } from '../core/replicator.js';
 import { CHUNK_SIZE } from './chunk-plan.js';
 import { createReplicator } from './index.js';
+import { digestsByReading } from './sink-digests.js';
 
 const MiB = 1024 * 1024;
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
@@ -48,30 +49,39 @@ function fileDisk(path: string, areas: ByteRange[] | null, onRead: (offset: numb
   };
 }
 
-/** A sink over a file of `size` bytes; `corrupt` flips a byte of writes at that offset. */
-async function fileSink(path: string, size: number, corrupt?: number): Promise<DiskSink & { writes: number[] }> {
+/**
+ * A sink over a file of `size` bytes; `corrupt` flips a byte of writes at that offset. `digests`:
+ * the sink computes digests itself (as the Local and gateway sinks do); `reads` counts read-backs.
+ */
+async function fileSink(path: string, size: number, corrupt?: number, options: { digests?: boolean } = {}): Promise<DiskSink & { writes: number[]; reads: number }> {
   if (!existsSync(path)) writeFileSync(path, '');
   const fh = await open(path, 'r+');
   await fh.truncate(size);
   const writes: number[] = [];
-  return {
+  const readInto = async (buf: Buffer, offset: number) => {
+    await fh.read(buf, 0, buf.length, offset);
+    return buf;
+  };
+  const sink = {
     sizeBytes: size,
     writes,
-    write: async (offset, data) => {
+    reads: 0,
+    ...(options.digests ? { digests: (ranges: readonly ByteRange[], signal: AbortSignal) => digestsByReading(ranges, readInto, signal) } : {}),
+    write: async (offset: number, data: Uint8Array) => {
       writes.push(offset);
       const copy = Buffer.from(data);
       if (offset === corrupt) copy[0] = (copy[0] ?? 0) ^ 0xff;
       await fh.write(copy, 0, copy.length, offset);
     },
-    read: async (offset, length) => {
-      const buf = Buffer.alloc(length);
-      await fh.read(buf, 0, length, offset);
-      return buf;
+    read: async (offset: number, length: number) => {
+      sink.reads++;
+      return readInto(Buffer.alloc(length), offset);
     },
     flush: () => fh.datasync(),
     isBlank: async () => (await fh.stat()).blocks === 0,
     close: () => fh.close(),
   };
+  return sink;
 }
 
 /** A source image: chunks listed in `data` hold random bytes, the rest is zero. */
@@ -206,25 +216,30 @@ test('the speed limit holds within ±10%', async () => {
   assert.ok(Math.abs(mbps - 40) / 40 <= 0.1, `achieved ${mbps.toFixed(2)} Mbps for a 40 Mbps limit`);
 });
 
-test('a target that stores something else fails verification, naming the offset', async () => {
-  const src = makeSource('e.src', 4, [1, 2]);
-  const dst = join(dir, 'e.dst');
-  const repl = createReplicator({ stateDir: join(dir, 'state'), log: quiet });
-  let sink = await fileSink(dst, 4 * CHUNK_SIZE, 2 * CHUNK_SIZE);
-  await assert.rejects(repl.copyDisk(request('vol-e', fileDisk(src, null), sink)), (err: unknown) => {
-    assert.ok(RehostError.is(err, 'DRIVER'));
-    assert.match(err.message, /verification failed .* 1 chunk\(s\) .* offset\(s\) 0x800000/);
-    return true;
+for (const digests of [false, true]) {
+  test(`a target that stores something else fails verification, naming the offset (${digests ? 'digests computed by the sink' : 'read back'})`, async () => {
+    const name = digests ? 'e2' : 'e';
+    const src = makeSource(`${name}.src`, 4, [1, 2]);
+    const dst = join(dir, `${name}.dst`);
+    const repl = createReplicator({ stateDir: join(dir, 'state'), log: quiet });
+    let sink = await fileSink(dst, 4 * CHUNK_SIZE, 2 * CHUNK_SIZE, { digests });
+    await assert.rejects(repl.copyDisk(request(`vol-${name}`, fileDisk(src, null), sink)), (err: unknown) => {
+      assert.ok(RehostError.is(err, 'DRIVER'));
+      assert.match(err.message, /verification failed .* 1 chunk\(s\) .* offset\(s\) 0x800000/);
+      return true;
+    });
+    await sink.close();
+    // A sink that computes digests is never read back through the copy.
+    assert.equal(sink.reads, digests ? 0 : 2);
+    // The bad chunk is rewritten by the next run, which then verifies.
+    sink = await fileSink(dst, 4 * CHUNK_SIZE, undefined, { digests });
+    const again = await repl.copyDisk(request(`vol-${name}`, fileDisk(src, null), sink));
+    await sink.close();
+    assert.deepEqual(sink.writes, [2 * CHUNK_SIZE]);
+    assert.equal(again.verified, true);
+    assertSame(src, dst);
   });
-  await sink.close();
-  // The bad chunk is rewritten by the next run, which then verifies.
-  sink = await fileSink(dst, 4 * CHUNK_SIZE);
-  const again = await repl.copyDisk(request('vol-e', fileDisk(src, null), sink));
-  await sink.close();
-  assert.deepEqual(sink.writes, [2 * CHUNK_SIZE]);
-  assert.equal(again.verified, true);
-  assertSame(src, dst);
-});
+}
 
 test('a chunk half-written by a failed run is rewritten even if the source reverts to the old data', async () => {
   const src = makeSource('h.src', 4, [0, 1, 2, 3]);

@@ -107,7 +107,8 @@ async function startEngine(transport: string, port: number, privateKey: string, 
   const prof = process.env.BENCH_CPU_PROF;
   const env: Record<string, string> = { REHOST_AGENT_BUNDLE: bundle, REHOST_LOG_LEVEL: 'warn' };
   if (prof) env.NODE_OPTIONS = `--import ${join(ROOT, 'test/bench/cpu-prof.mjs')}`;
-  const r = await startRehost({ env, dataDir });
+  // The engine as shipped (dist/, built by `npm run bench` first), not the sources through tsx.
+  const r = await startRehost({ env, dataDir, built: true });
   await r.login();
   // `direct-agent`: the direct transport with the agent listening and the engine dialing.
   const config = transport === 'direct-agent' ? { transport: 'direct', direct_listener: 'agent' } : { transport };

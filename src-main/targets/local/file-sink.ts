@@ -5,6 +5,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
+import type { ByteRange } from '../../core/model.js';
+import { digestsByReading } from '../../replication/sink-digests.js';
 
 /** The sink `LocalTarget.openSink` returns. */
 export class FileSink implements DiskSink {
@@ -42,11 +44,23 @@ export class FileSink implements DiskSink {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.check(offset, length);
-    const buf = Buffer.alloc(length);
+    return this.readInto(Buffer.alloc(length), offset);
+  }
+
+  async digests(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]> {
+    for (const r of ranges) this.check(r.offset, r.length);
+    return digestsByReading(ranges, (buf, offset) => this.readInto(buf, offset), signal);
+  }
+
+  private async readInto(buf: Buffer, offset: number): Promise<Buffer> {
+    const length = buf.length;
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) break; // past the end of a file that shrank under us: the rest reads as zeros
+      if (bytesRead === 0) {
+        buf.fill(0, done); // past the end of a file that shrank under us: the rest reads as zeros
+        break;
+      }
       done += bytesRead;
     }
     return buf;

@@ -28,6 +28,12 @@ test('against qemu-nbd: large requests are split, overlapping requests are match
     const [back, ...smallBack] = await Promise.all([served.client.read(MiB, big.length), ...small.map((_, i) => served.client.read(48 * MiB + i * 8192, 4096))]);
     assert.ok(back!.equals(big));
     smallBack.forEach((b, i) => assert.ok(b.equals(small[i]!), `small write ${i}`));
+    // Into a caller's buffer (reused by verification): across the request split, no copy of its own.
+    const into = Buffer.alloc(big.length + 7, 0xee);
+    const landed = await served.client.read(MiB, big.length, into);
+    assert.equal(landed.buffer, into.buffer);
+    assert.ok(landed.equals(big) && into.subarray(big.length).equals(Buffer.alloc(7, 0xee)));
+    await assert.rejects(served.client.read(0, 4096, Buffer.alloc(100)), /cannot hold/);
     await served.client.trim(0, MiB);
     await assert.rejects(served.client.read(64 * MiB - 10, 100), /outside the export/);
   } finally {

@@ -37,6 +37,8 @@ const MAX_REQUEST = 16 * 1024 * 1024;
 
 interface Pending {
   length: number;
+  /** Where a read reply's payload lands: the caller's buffer, else a new one. */
+  into?: Buffer;
   resolve: (data: Buffer) => void;
   reject: (err: Error) => void;
 }
@@ -140,11 +142,18 @@ export class NbdClient {
     }
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    if (length <= MAX_REQUEST) return this.request(Cmd.Read, offset, length);
+  /** `into`: a buffer of at least `length` bytes the caller reuses; the bytes land there. */
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    if (into !== undefined && into.length < length) throw protocolError(`a ${into.length}-byte buffer cannot hold a ${length}-byte read`);
+    const target = into?.subarray(0, length);
+    if (length <= MAX_REQUEST) return this.request(Cmd.Read, offset, length, undefined, target);
     const parts: Promise<Buffer>[] = [];
-    for (let at = 0; at < length; at += MAX_REQUEST) parts.push(this.request(Cmd.Read, offset + at, Math.min(MAX_REQUEST, length - at)));
-    return Buffer.concat(await Promise.all(parts));
+    for (let at = 0; at < length; at += MAX_REQUEST) {
+      const n = Math.min(MAX_REQUEST, length - at);
+      parts.push(this.request(Cmd.Read, offset + at, n, undefined, target?.subarray(at, at + n)));
+    }
+    const got = await Promise.all(parts);
+    return target ?? Buffer.concat(got);
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -180,7 +189,7 @@ export class NbdClient {
     this.socket.destroy();
   }
 
-  private request(cmd: Cmd, offset: number, length: number, data?: Uint8Array): Promise<Buffer> {
+  private request(cmd: Cmd, offset: number, length: number, data?: Uint8Array, into?: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing && cmd !== Cmd.Disconnect) return Promise.reject(protocolError('the NBD connection is closing'));
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.sizeBytes) {
@@ -188,7 +197,7 @@ export class NbdClient {
     }
     const handle = this.nextHandle++;
     const done = new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(handle, { length: cmd === Cmd.Read ? length : 0, resolve, reject });
+      this.pending.set(handle, { length: cmd === Cmd.Read ? length : 0, into, resolve, reject });
       this.socket.write(header(cmd, handle, offset, length));
       if (data) this.socket.write(data);
     });
@@ -232,7 +241,7 @@ export class NbdClient {
       // A failed read carries no payload.
       if (error !== 0) p.reject(protocolError(`the NBD server answered error ${error} (${errnoName(error)})`));
       else if (p.length === 0) p.resolve(EMPTY);
-      else this.payload = { pending: p, data: Buffer.allocUnsafe(p.length), filled: 0 };
+      else this.payload = { pending: p, data: p.into ?? Buffer.allocUnsafe(p.length), filled: 0 };
     }
   }
 

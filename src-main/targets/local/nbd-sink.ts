@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
+import type { ByteRange } from '../../core/model.js';
+import { digestsByReading } from '../../replication/sink-digests.js';
 import { NbdClient } from './nbd-client.js';
 import { isBlankImage } from './qcow2.js';
 
@@ -137,6 +139,11 @@ export class NbdSink implements DiskSink {
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.check();
     return this.served.client.read(offset, length);
+  }
+
+  async digests(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]> {
+    this.check();
+    return digestsByReading(ranges, (buf, offset) => this.served.client.read(offset, buf.length, buf), signal);
   }
 
   /** A new layer without backing and nothing allocated reads as zeros (the first sync). */

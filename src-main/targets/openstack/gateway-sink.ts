@@ -9,6 +9,7 @@
 import { compress, decompress } from 'zstd-napi';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
+import type { ByteRange } from '../../core/model.js';
 import type { AgentSession } from '../../sources/agent/session.js';
 import { Codec, encodeRead, encodeWrite, Msg } from '../../replication/wire/messages.js';
 
@@ -69,6 +70,15 @@ export class GatewaySink implements DiskSink {
     const body = frame.payload.subarray(1);
     if (codec === Codec.Zero) return Buffer.alloc(length);
     return codec === Codec.Zstd ? decompress(body) : body;
+  }
+
+  /** Computed by the agent on the gateway from the volume: verification moves 8 bytes per chunk. */
+  async digests(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]> {
+    for (const r of ranges) this.check(r.offset, r.length);
+    await this.settle();
+    signal.throwIfAborted();
+    const answer = await this.session.peer.call<{ digests: string[] }>('digests', { handle: this.handle, ranges: ranges.map((r) => [r.offset, r.length]) });
+    return answer.digests.map((d) => BigInt(d));
   }
 
   /** Every write answered, then fsync on the gateway. */
