@@ -11,7 +11,7 @@ import type { DiskCopyRequest, DiskCopyResult } from '../core/replicator.js';
 import { CHUNK_SIZE, ChunkAction, chunkLength, formatMiB, mergeRanges, planChunks, plannedBytes } from './chunk-plan.js';
 import { chunkDigest, diskDigest, UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
 import { partialPlan, readPartialChunk, type FetchedChunk } from './partial-chunk.js';
-import { beginRun, clearBit, getBit, setBit, type ReplicaState } from './state-codec.js';
+import { beginRun, checkpointView, clearBit, getBit, setBit, type ReplicaState } from './state-codec.js';
 import type { StateStore } from './state-store.js';
 import { throttleFor, UNLIMITED, type Throttle } from './throttle.js';
 
@@ -336,7 +336,7 @@ export class DiskCopy {
     const run = this.state.run!;
     run.cursor = cursor;
     run.writeLimit = cursor + WRITE_WINDOW;
-    await this.store.save(this.req.key, claimingBelow(this.state, cursor));
+    await this.store.save(this.req.key, checkpointView(this.state, cursor));
     // Only a saved limit may be written up to (a crash before the save leaves the older one).
     this.writeLimit = run.writeLimit;
     this.lastCheckpoint = Date.now();
@@ -451,15 +451,4 @@ export class DiskCopy {
     this.zeros ??= Buffer.alloc(this.chunkSize);
     return this.zeros.subarray(0, length);
   }
-}
-
-/**
- * The state as a checkpoint at `cursor` may record it: chunks at or past the cursor may have
- * been written while the sink flushed, so none of them is claimed done (a crash then leaves them
- * suspect and the resumed run rewrites them, instead of trusting data that was never made durable).
- */
-function claimingBelow(state: ReplicaState, cursor: number): ReplicaState {
-  const done = state.done.slice();
-  for (let i = cursor; i < state.digests.length; i++) clearBit(done, i);
-  return { ...state, done };
 }

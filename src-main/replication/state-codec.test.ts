@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chunkDigest, isAllZero, UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
-import { beginRun, clearBit, decodeState, encodeState, freshState, getBit, markSuspects, resizeState, setBit } from './state-codec.js';
+import { beginRun, checkpointView, clearBit, decodeState, encodeState, freshState, getBit, markSuspects, resizeState, setBit } from './state-codec.js';
 
 const CS = 1024;
 
@@ -59,4 +59,21 @@ test('resizeState keeps whole chunks, makes a moved boundary unknown and new chu
   const aligned = resizeState(freshState(2 * CS, CS, 9n), 3 * CS, ZERO_DIGEST);
   assert.deepEqual([...aligned.digests], [9n, 9n, ZERO_DIGEST]);
   assert.equal(grown.run, null);
+});
+
+test('a checkpoint claims no chunk at or past its cursor: written during the flush, they come back suspect', () => {
+  const state = freshState(12 * CS, CS, ZERO_DIGEST);
+  beginRun(state, { id: 'run-2', fingerprint: 'fp', cursor: 5, writeLimit: 10 });
+  // chunks 0..7 written and marked done; 5..7 only after the flush began
+  for (let i = 0; i < 8; i++) {
+    state.digests[i] = BigInt(100 + i);
+    setBit(state.done, i);
+  }
+  const saved = checkpointView(state, 5);
+  assert.equal(getBit(state.done, 6), true, 'the live state is left alone');
+  const back = decodeState(encodeState(saved));
+  markSuspects(back);
+  for (let i = 0; i < 5; i++) assert.equal(back.digests[i], BigInt(100 + i), `chunk ${i} below the cursor is trusted`);
+  for (let i = 5; i < 8; i++) assert.equal(back.digests[i], UNKNOWN_DIGEST, `chunk ${i} past the cursor is rewritten`);
+  assert.equal(back.digests[10], ZERO_DIGEST, 'past the write limit nothing was written');
 });

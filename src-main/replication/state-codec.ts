@@ -135,6 +135,18 @@ export function markSuspects(state: ReplicaState): void {
   }
 }
 
+/**
+ * The state as a checkpoint at `run.cursor` may record it: chunks at or past the cursor may have
+ * been written while the sink flushed, so none of them is claimed done. A crash then leaves them
+ * suspect (markSuspects) and the resumed run rewrites them instead of trusting data that was
+ * never made durable.
+ */
+export function checkpointView(state: ReplicaState, cursor: number): ReplicaState {
+  const done = state.done.slice();
+  for (let i = Math.max(0, cursor); i < state.digests.length; i++) clearBit(done, i);
+  return { ...state, done };
+}
+
 /** Starts a new run on a state: clears the per-run bitmaps. */
 export function beginRun(state: ReplicaState, run: RunCheckpoint): void {
   state.run = run;
