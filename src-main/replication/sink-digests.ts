@@ -1,28 +1,34 @@
 /**
  * Chunk digests of what a sink holds, for sinks that read their own storage (a file, an NBD
- * export, an SFTP file): two buffers reused for every range, the next range read while this one
- * is hashed, so verification allocates nothing per chunk.
+ * export): a ring of `depth` buffers reused for every range, the next reads in flight while one
+ * range is hashed, so verification allocates nothing per chunk and waits little on the storage.
  */
 import type { ByteRange } from '../core/model.js';
 import { chunkDigest } from './digest.js';
 
 /** `readInto(buf, offset)` fills all of `buf` from `offset` and resolves with it. */
-export async function digestsByReading(ranges: readonly ByteRange[], readInto: (buf: Buffer, offset: number) => Promise<Buffer>, signal: AbortSignal): Promise<bigint[]> {
+export async function digestsByReading(ranges: readonly ByteRange[], readInto: (buf: Buffer, offset: number) => Promise<Buffer>, signal: AbortSignal, depth = 2): Promise<bigint[]> {
   const size = ranges.reduce((max, r) => Math.max(max, r.length), 0);
-  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-  const readAt = (k: number) => readInto(buffers[k % 2]!.subarray(0, ranges[k]!.length), ranges[k]!.offset);
+  const ring = Array.from({ length: Math.max(1, Math.min(depth, ranges.length)) }, () => Buffer.allocUnsafe(size));
+  const reads: Promise<Buffer>[] = [];
+  const readAt = (k: number) => {
+    const read = readInto(ring[k % ring.length]!.subarray(0, ranges[k]!.length), ranges[k]!.offset);
+    read.catch(() => undefined);
+    reads[k] = read;
+  };
   const out: bigint[] = [];
-  let next: Promise<Buffer> | null = ranges.length > 0 ? readAt(0) : null;
   try {
+    for (let k = 0; k < Math.min(ring.length, ranges.length); k++) readAt(k);
     for (let k = 0; k < ranges.length; k++) {
       signal.throwIfAborted();
-      const data = await next!;
-      next = k + 1 < ranges.length ? readAt(k + 1) : null;
-      out.push(chunkDigest(data));
+      out.push(chunkDigest(await reads[k]!));
+      delete reads[k];
+      // Its buffer is free again: the read that reuses it starts now.
+      if (k + ring.length < ranges.length) readAt(k + ring.length);
     }
   } finally {
-    // A read still in flight after a failure must land before its buffer is let go.
-    await next?.catch(() => undefined);
+    // Reads still in flight after a failure must land before their buffers are let go.
+    await Promise.allSettled(reads.filter((r) => r !== undefined));
   }
   return out;
 }

@@ -3,6 +3,8 @@
  * (volume and snapshot refs come back from the database) inside `<root>/<host id>/`.
  *
  *   <root>/<host id>/disk-<index>.qcow2                the volume's active layer, written by syncs
+ *   <root>/<host id>/disk-<index>.base.raw             the raw base under the first layer: the first
+ *                                                      sync writes it directly (see LocalTarget.openSink)
  *   <root>/<host id>/snapshots/<name>/disk-<index>.qcow2  frozen layers: each snapshot holds what
  *                                                      changed since the previous one (see snapshots.ts)
  *   <root>/<host id>/disk-<index>.raw, snapshots/<name>/disk-<index>.raw
@@ -19,6 +21,11 @@ import { RehostError } from '../../../src-shared/errors.js';
 
 /** How a volume is kept: a qcow2 layer chain, or raw files cloned by reflink. */
 export type VolumeFormat = 'qcow2' | 'raw';
+
+/** The raw base a qcow2 volume was created on (beside it, whatever layers come between). */
+export function baseOf(volumePath: string): string {
+  return volumePath.replace(/\.qcow2$/, '.base.raw');
+}
 
 /** The format of a volume file, from its name. */
 export function volumeFormat(path: string): VolumeFormat {

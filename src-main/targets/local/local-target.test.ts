@@ -145,20 +145,36 @@ test('prepareVolumes makes blank qcow2 layers (no reflink here), is idempotent, 
   await assert.rejects(prepare(t, host([MiB], '../../etc')), /is not a UUID/);
 });
 
-test('the sink writes and reads at offsets through qemu-nbd and refuses ranges and refs it does not own', async () => {
+test('the sink writes the raw base until a snapshot freezes it, then the layer through qemu-nbd; it refuses ranges and refs it does not own', async () => {
   const root = join(dir, 'sink');
   const t = target(root);
-  const [vol] = await prepare(t, host([4 * MiB]));
+  const h = host([4 * MiB]);
+  const [vol] = await prepare(t, h);
+  const base = join(root, vol!.hostId, 'disk-0.base.raw');
   const sink = await t.openSink(vol!, signal);
   assert.equal(sink.sizeBytes, 4 * MiB);
   await assert.rejects(t.openSink(vol!, signal), /already open/);
   const data = randomBytes(100_000);
   await sink.write(4 * MiB - data.length, data);
   assert.ok(Buffer.from(await sink.read(4 * MiB - data.length, data.length)).equals(data));
-  await assert.rejects(sink.write(4 * MiB - 10, data), /outside the export/);
+  await assert.rejects(sink.write(4 * MiB - 10, data), /outside/);
   await sink.flush();
+  await sink.close();
+  assert.ok(readFileSync(base).subarray(4 * MiB - data.length).equals(data), 'the first sync wrote the base file itself');
+  assert.ok(readImage(vol!.ref).subarray(4 * MiB - data.length).equals(data), 'which the volume reads');
+
+  // After a snapshot the base belongs to it: writes land in the new layer, through qemu-nbd.
+  await t.snapshots!.create(h, [vol!], 'frozen', signal);
+  const later = await t.openSink(vol!, signal);
+  const newer = randomBytes(4096);
+  await later.write(0, newer);
+  await assert.rejects(later.write(4 * MiB - 10, data), /outside the export/);
+  await later.flush();
   await t.close();
-  await assert.rejects(sink.write(0, data), /is closed/);
+  await assert.rejects(later.write(0, data), /is closed/);
+  assert.ok(readFileSync(base).subarray(0, 4096).equals(Buffer.alloc(4096)), 'the frozen base is untouched');
+  assert.ok(readImage(vol!.ref).subarray(0, 4096).equals(newer));
+  assert.ok(readImage(join(root, vol!.hostId, 'snapshots', 'frozen', 'disk-0.qcow2')).subarray(0, 4096).equals(Buffer.alloc(4096)), 'the snapshot reads its own time');
 
   await assert.rejects(t.openSink({ ...vol!, ref: '/etc/passwd' }, signal), (e: unknown) => RehostError.is(e, 'VALIDATION'));
   await assert.rejects(t.openSink({ ...vol!, ref: join(root, vol!.hostId, '..', '..', 'x', 'disk-0.qcow2') }, signal), /not a disk file/);
@@ -252,7 +268,7 @@ test('removing a snapshot layer a reader holds locked rebuilds the next layer in
   assert.ok(!existsSync(s1.ref));
   assert.ok(readImage(join(s2.ref, 'disk-0.qcow2')).equals(want), 's2 still reads its data');
   assert.ok(readImage(vols[0]!.ref).equals(want), 'the volume too');
-  assert.equal(info(join(s2.ref, 'disk-0.qcow2'))['backing-filename'], undefined, 's2 became the base');
+  assert.equal(info(join(s2.ref, 'disk-0.qcow2'))['backing-filename'], '../../disk-0.base.raw', 's2 lies on the raw base now');
   assert.notEqual(statSync(join(s2.ref, 'disk-0.qcow2')).ino, s1Inode, 'rebuilt, not committed into the locked s1');
 });
 
@@ -268,7 +284,7 @@ test('cleanup removes only the host folder, leaving the target folder as it was;
   const outside = join(dir, 'outside.raw');
   writeFileSync(outside, 'keep');
   const snap = await t.snapshots!.create(a, volsA, 'snap1', signal);
-  const writing = await t.openSink(volsA[0]!, signal); // an interrupted sync's qemu-nbd
+  const writing = await t.openSink(volsA[0]!, signal); // an interrupted sync's open sink
   await t.cleanup(a, [...volsA, { ...volsA[0]!, ref: outside }], [{ id: 'x', hostId: a.id, targetId: 't', name: 'snap1', status: 'create_done', sizeBytes: 0, reason: null, ref: snap.ref, createdAt: 0 }], false, signal);
   await assert.rejects(writing.read(0, 1), /is closed/);
   assert.ok(!existsSync(join(root, a.id)));
@@ -296,7 +312,7 @@ test('an interrupted snapshot and a qemu-nbd left by a dead engine do not block 
   const frozen = join(root, h.id, 'snapshots', 'crashed', 'disk-0.qcow2');
   mkdirSync(join(root, h.id, 'snapshots', 'crashed'), { recursive: true });
   execFileSync('qemu-img', ['create', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', 'snapshots/crashed/disk-0.qcow2', `${vol!.ref}.next`, String(4 * MiB)]);
-  execFileSync('mv', [vol!.ref, frozen]);
+  execFileSync('mv', [vol!.ref, frozen]); // its backing name (the raw base) still counts from the host folder
   const [again] = await prepare(t, h);
   assert.equal(again!.ref, vol!.ref);
   assert.ok(!existsSync(`${vol!.ref}.next`));

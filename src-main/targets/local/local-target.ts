@@ -12,12 +12,12 @@ import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInve
 import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { listKeypairs } from './cloud-init.js';
 import { FileSink } from './file-sink.js';
-import { Layout, volumeFormat, type VolumeFormat } from './layout.js';
+import { baseOf, Layout, volumeFormat, type VolumeFormat } from './layout.js';
 import { NbdSink } from './nbd-sink.js';
-import { createImage, hasQemuTools, imageInfo, resizeImage } from './qcow2.js';
+import { createLayer, directBase, hasQemuTools, imageInfo, resizeImage } from './qcow2.js';
 import { isLocalResource, LOCAL_RESOURCES, presets } from './presets.js';
 import { LocalMachines } from './machines.js';
-import { createSnapshots, supportsReflink } from './snapshots.js';
+import { createSnapshots, repairFrozenLayer, supportsReflink } from './snapshots.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
 
@@ -128,6 +128,7 @@ export class LocalTarget implements TargetDriver {
     }
     if (await there(`${qcow2}.next`)) {
       this.deps.log.warn({ host: host.id, path: qcow2 }, 'finishing an interrupted snapshot: the new active layer goes in place');
+      await repairFrozenLayer(`${qcow2}.next`, qcow2, signal);
       await rename(`${qcow2}.next`, qcow2);
       return qcow2;
     }
@@ -175,9 +176,26 @@ export class LocalTarget implements TargetDriver {
     await truncate(path, sizeBytes);
   }
 
-  /** A qcow2 active layer: created blank, grown with the disk, never shrunk. */
+  /**
+   * A qcow2 active layer: created blank over a blank raw base (which the first sync writes
+   * directly, see openSink), grown with the disk, never shrunk.
+   */
   private async ensureLayer(host: Host, path: string, currentSize: number | null, sizeBytes: number, signal: AbortSignal): Promise<void> {
-    if (currentSize === null) return createImage(path, sizeBytes, signal);
+    if (currentSize === null) {
+      const base = await open(baseOf(path), 'a', 0o600);
+      try {
+        // A blank base is one a prepare interrupted before making the layer left. One holding
+        // data may lie under snapshots whose active layer went missing: never overwritten.
+        const st = await base.stat();
+        if (st.blocks > 0) {
+          throw new RehostError('CONFLICT', `volume ${path} is missing but its base ${baseOf(path)} holds data (snapshots may use it); clean the host to start over`, { hostId: host.id });
+        }
+        await base.truncate(sizeBytes);
+      } finally {
+        await base.close();
+      }
+      return createLayer(path, baseOf(path), 'raw', sizeBytes, signal);
+    }
     if (currentSize === sizeBytes) return;
     if (currentSize > sizeBytes) {
       throw new RehostError('CONFLICT', `volume ${path} holds ${currentSize} bytes but the source disk now has ${sizeBytes}; clean the host to start over`, { hostId: host.id });
@@ -195,9 +213,24 @@ export class LocalTarget implements TargetDriver {
     }
     if ([...this.sinks.values()].includes(path)) throw new RehostError('CONFLICT', `volume ${path} is already open for writing`, { field: 'volume.ref' });
     const onClose = (closed: DiskSink) => this.sinks.delete(closed);
-    const sink = volumeFormat(path) === 'qcow2' ? await NbdSink.open(path, signal, onClose) : await FileSink.open(path, onClose);
+    const sink = volumeFormat(path) === 'qcow2' ? await this.openLayerSink(path, signal, onClose) : await FileSink.open(path, onClose);
+    // Keyed by the volume's own file, whichever file the sink writes: snapshots check it.
     this.sinks.set(sink, path);
     return sink;
+  }
+
+  /**
+   * While no snapshot has frozen a volume's raw base and its active layer holds nothing of its
+   * own (the first sync, and any before the first snapshot), the sink writes the base file itself:
+   * plain positional writes, no qemu-nbd and no qcow2 metadata in the path of a full copy. Any
+   * other active layer is written through qemu-nbd.
+   */
+  private async openLayerSink(path: string, signal: AbortSignal, onClose: (sink: DiskSink) => void): Promise<DiskSink> {
+    const direct = await directBase(path, baseOf(path), signal);
+    if (direct === null) return NbdSink.open(path, signal, onClose);
+    // The layer grew with the disk; the base only it reads grows along.
+    if ((await stat(direct.base)).size < direct.virtualSize) await truncate(direct.base, direct.virtualSize);
+    return FileSink.open(direct.base, onClose);
   }
 
   /**

@@ -143,7 +143,8 @@ export class NbdSink implements DiskSink {
 
   async digests(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]> {
     this.check();
-    return digestsByReading(ranges, (buf, offset) => this.served.client.read(offset, buf.length, buf), signal);
+    // Each read is a round trip to qemu-nbd: four in flight keep it busy while one is hashed.
+    return digestsByReading(ranges, (buf, offset) => this.served.client.read(offset, buf.length, buf), signal, 4);
   }
 
   /** A new layer without backing and nothing allocated reads as zeros (the first sync). */

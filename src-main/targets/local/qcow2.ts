@@ -17,6 +17,8 @@ export interface ImageInfo {
   virtualSize: number;
   /** Absolute path of the backing file, or null. */
   backing: string | null;
+  /** The backing name as the header holds it (relative names count from the image's folder). */
+  backingName: string | null;
   backingFormat: string | null;
 }
 
@@ -38,11 +40,6 @@ export async function hasQemuTools(): Promise<boolean> {
   return (await runs('qemu-img')) && (await runs('qemu-nbd'));
 }
 
-/** A blank qcow2 of `sizeBytes` (reads as zeros, allocates nothing). */
-export async function createImage(path: string, sizeBytes: number, signal: AbortSignal): Promise<void> {
-  await qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=65536', path, String(sizeBytes)], signal);
-}
-
 /** Grows an image's virtual size. */
 export async function resizeImage(path: string, sizeBytes: number, signal: AbortSignal): Promise<void> {
   await qemuImg(['resize', '-q', path, String(sizeBytes)], signal);
@@ -61,13 +58,26 @@ export async function createLayer(path: string, backing: string, backingFormat: 
 export async function imageInfo(path: string, signal: AbortSignal): Promise<ImageInfo> {
   const info = JSON.parse(await qemuImg(['info', '-U', '--output=json', path], signal)) as Record<string, unknown>;
   // Relative backing names count from the image's folder (absolute ones pass through resolve).
-  const backing = typeof info['backing-filename'] === 'string' ? resolve(dirname(resolve(path)), info['backing-filename']) : null;
+  const backingName = typeof info['backing-filename'] === 'string' ? info['backing-filename'] : null;
+  const backing = backingName === null ? null : resolve(dirname(resolve(path)), backingName);
   return {
     format: String(info.format),
     virtualSize: Number(info['virtual-size']),
     backing,
+    backingName,
     backingFormat: typeof info['backing-filename-format'] === 'string' ? info['backing-filename-format'] : null,
   };
+}
+
+/**
+ * The raw `base` when `path` lies directly on it and holds nothing itself (every extent, zeros
+ * included, is read from below), so writing the base changes what `path` reads; else null.
+ */
+export async function directBase(path: string, base: string, signal: AbortSignal): Promise<{ base: string; virtualSize: number } | null> {
+  const info = await imageInfo(path, signal);
+  if (info.backing !== resolve(base) || info.backingFormat !== 'raw') return null;
+  const map = JSON.parse(await qemuImg(['map', '-U', '--output=json', path], signal)) as { depth: number }[];
+  return map.every((m) => m.depth > 0) ? { base: info.backing, virtualSize: info.virtualSize } : null;
 }
 
 /** True when the image has no backing and no allocated cluster: it reads as zeros everywhere. */

@@ -13,13 +13,13 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
-import { volumeFormat, type Layout } from './layout.js';
+import { baseOf, volumeFormat, type Layout } from './layout.js';
 import { commitIntoBacking, convertLayer, createLayer, imageInfo, rebaseHeader } from './qcow2.js';
 
 const run = promisify(execFile);
@@ -134,6 +134,8 @@ async function freezeLayers(dir: string, volumes: Volume[], signal: AbortSignal)
       const { virtualSize, backing, backingFormat } = await imageInfo(active, signal);
       await createLayer(next, frozen, 'qcow2', virtualSize, signal);
       sizeBytes += await syncFile(active);
+      // The first snapshot freezes the raw base the first sync wrote: its data is this snapshot's.
+      if (backing === baseOf(active)) sizeBytes += await syncFile(backing);
       await rename(active, frozen);
       moved.push({ active, frozen });
       // Backing names are relative to the image's folder, one level deeper now.
@@ -151,6 +153,20 @@ async function freezeLayers(dir: string, volumes: Volume[], signal: AbortSignal)
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Finishes a layered snapshot the engine died in after freezing the active layer (renamed into
+ * the snapshot folder) but before its relative backing name was rebased: that name still counts
+ * from the volume's folder, so it is rebased now. `next` is the new active layer left as `.next`.
+ */
+export async function repairFrozenLayer(next: string, active: string, signal: AbortSignal): Promise<void> {
+  const frozen = (await imageInfo(next, signal)).backing;
+  if (frozen === null || !(await exists(frozen))) return;
+  const { backing, backingName, backingFormat } = await imageInfo(frozen, signal);
+  if (backing === null || backingName === null || (await exists(backing))) return;
+  const meant = resolve(dirname(active), backingName);
+  if (await exists(meant)) await rebaseHeader(frozen, meant, backingFormat ?? 'qcow2', signal);
 }
 
 /** Reflink snapshot: clones into `<name>.partial` and renames, so a half-made one never looks complete. */
