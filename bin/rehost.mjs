@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// The `rehost` command: runs the built CLI (npm run build writes dist/main/cli.js).
+#!/usr/bin/env -S node --max-semi-space-size=4
+// The `rehost` command: runs the built CLI (npm run build writes dist/main/cli.js). Its V8 flag
+// is src-main/v8-flags.ts's (a small young generation: the engine's data lives outside the heap).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

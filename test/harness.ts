@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { V8_FLAGS } from '../src-main/v8-flags.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const ADMIN_PASSWORD = 'test-admin-pass-1';
@@ -43,7 +44,7 @@ export async function startRehost(options: { dataDir?: string; env?: Record<stri
   const env: Record<string, string> = { ...(process.env as Record<string, string>), REHOST_SECRETS: 'file', REHOST_LOG_LEVEL: 'info', ...options.env };
   if (options.adminPassword !== null) env.REHOST_ADMIN_PASSWORD = options.adminPassword ?? ADMIN_PASSWORD;
   else delete env.REHOST_ADMIN_PASSWORD;
-  const entry = options.built ? [join(ROOT, 'bin/rehost.mjs')] : ['--import', 'tsx', join(ROOT, 'src-main/cli.ts')];
+  const entry = options.built ? [...V8_FLAGS, join(ROOT, 'bin/rehost.mjs')] : ['--import', 'tsx', join(ROOT, 'src-main/cli.ts')];
   const proc = spawn(process.execPath, [...entry, 'serve', '--listen', options.listen ?? '127.0.0.1:0', '--data', dataDir], {
     cwd: ROOT,
     env,

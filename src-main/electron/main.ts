@@ -6,6 +6,7 @@
 import { app, BrowserWindow, Menu, Tray, ipcMain, nativeImage, session, shell } from 'electron';
 import { join } from 'node:path';
 import { DEFAULT_LISTEN, defaultDataDir, startServer, type RunningServer } from '../runtime.js';
+import { V8_FLAGS } from '../v8-flags.js';
 
 let server: RunningServer | null = null;
 let window: BrowserWindow | null = null;
@@ -70,6 +71,9 @@ async function start(): Promise<void> {
   });
   refreshTray();
 }
+
+// Before the app is ready, so the engine's heap starts with them.
+app.commandLine.appendSwitch('js-flags', V8_FLAGS.join(' '));
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();

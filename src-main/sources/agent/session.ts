@@ -13,6 +13,7 @@ import { glibcOk, glibcReason } from '../../agent/checks.js';
 import { agentBundle, nativeHelpers, nodeArch, shippedRuntime, type PushFile } from './bundle.js';
 import { ensureRuntime, hostUser, type HostUser, type RuntimeUse } from './runtime-cache.js';
 import { execStream, execText, openSftp, sh, upload } from './ssh.js';
+import { V8_FLAGS } from '../../v8-flags.js';
 
 const HELLO_TIMEOUT_MS = 20_000;
 
@@ -57,7 +58,7 @@ export class AgentSession {
     try {
       const { node, runtime } = await AgentSession.push(client, dir, arch, user, signal);
       const prefix = options.sudo && user.uid !== 0 ? 'sudo -n ' : '';
-      const channel = await execStream(client, `${prefix}${sh(node)} ${sh(`${dir}/agent.cjs`)} --role ${options.role}`);
+      const channel = await execStream(client, `${prefix}${sh(node)} ${V8_FLAGS.join(' ')} ${sh(`${dir}/agent.cjs`)} --role ${options.role}`);
       const peer = new WirePeer(channel, channel);
       let stderr = '';
       channel.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
