@@ -5,7 +5,7 @@
  *   node --import tsx test/bench/pipeline.ts DISK [relay|direct]   (PIPELINE_TRACE_GC=1: V8 GC trace)
  * Prints wall and CPU seconds of both ends and the engine's peak RSS.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -17,6 +17,7 @@ import { DirectListener, dialDirect } from '../../src-main/replication/wire/dire
 import { WirePeer } from '../../src-main/replication/wire/peer.js';
 import { createReplicator } from '../../src-main/replication/index.js';
 import { FileSink } from '../../src-main/targets/local/file-sink.js';
+import { NbdSink } from '../../src-main/targets/local/nbd-sink.js';
 import { RemoteDisk } from '../../src-main/sources/agent/remote-disk.js';
 
 if (process.env.PIPELINE_TRACE_GC) setFlagsFromString('--trace-gc');
@@ -27,7 +28,7 @@ await build({ bundle: true, platform: 'node', format: 'cjs', target: 'node20', l
 for (const [name, from] of [['xxhash.node', 'node_modules/@node-rs/xxhash-linux-x64-gnu/xxhash.linux-x64-gnu.node'], ['zstd.node', 'node_modules/zstd-napi/build/Release/binding.node']]) {
   writeFileSync(join(work, name!), await import('node:fs').then((fs) => fs.readFileSync(join(ROOT, from!))));
 }
-const agentProc = spawn(process.execPath, [join(work, 'agent.cjs'), '--role', 'source'], { stdio: ['pipe', 'pipe', 'inherit'] });
+const agentProc = spawn(process.execPath, [...(process.env.PIPELINE_AGENT_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIPELINE_AGENT_PROF] : []), join(work, 'agent.cjs'), '--role', 'source'], { stdio: ['pipe', 'pipe', 'inherit'] });
 const control = new WirePeer(agentProc.stdout, agentProc.stdin);
 await control.hello(AbortSignal.timeout(20_000));
 let data = control;
@@ -55,7 +56,13 @@ writeFileSync(target, '');
 rmSync(target);
 writeFileSync(target, Buffer.alloc(0));
 await import('node:fs/promises').then((fs) => fs.truncate(target, opened.size));
-const sink = await FileSink.open(target);
+// PIPELINE_SINK=nbd: a qcow2 layer written through qemu-nbd, as the Local target does on ext4.
+let sink: FileSink | NbdSink;
+if (process.env.PIPELINE_SINK === 'nbd') {
+  rmSync(target);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', `${target}.qcow2`, String(opened.size)]);
+  sink = await NbdSink.open(`${target}.qcow2`, AbortSignal.timeout(3_600_000));
+} else sink = await FileSink.open(target);
 // Time spent making writes durable (checkpoints), and in writes, as the copy waits for them.
 const waited = { flush_s: 0, flushes: 0, write_s: 0 };
 const flush = sink.flush.bind(sink);
@@ -68,7 +75,7 @@ sink.flush = async () => {
 const write = sink.write.bind(sink);
 sink.write = async (offset, data) => {
   const t = performance.now();
-  await write(offset, data);
+  if (!process.env.PIPELINE_NULL_SINK) await write(offset, data);
   waited.write_s += (performance.now() - t) / 1000;
 };
 const quiet = { info() {}, warn() {}, error() {}, debug() {}, child() { return quiet; } } as never;
@@ -106,12 +113,18 @@ const result = await replicator.copyDisk({ key: 'probe', disk: new RemoteDisk(0,
   if (done >= planned && phase === 'copy') {
     phase = 'verify';
     copySeconds = (performance.now() - t0) / 1000;
+    // PIPELINE_NULL_SINK: nothing was stored, so verification cannot pass; the copy is what is measured
+    if (process.env.PIPELINE_NULL_SINK) console.log(JSON.stringify({ transport, copy_s: copySeconds, engine_cpu_s: cpu() - c0, agent_cpu_s: agentCpu() - a0 }));
   }
 } });
 const seconds = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 console.log(JSON.stringify({ transport, seconds, copy_s: copySeconds, verify_s: seconds - copySeconds, engine_cpu_s: cpu() - c0, agent_cpu_s: agentCpu() - a0, engine_rss_mb: rss / 2 ** 20, mib_per_s: statSync(disk).size / 2 ** 20 / seconds, summary: result.summary, gcs, waited }));
 await sink.close();
+// A clean exit, so an agent run with --cpu-prof (PIPELINE_AGENT_PROF=DIR) writes its profile.
+const agentExited = new Promise((r) => agentProc.once('exit', r));
+await control.call('exit').catch(() => undefined);
+await Promise.race([agentExited, new Promise((r) => setTimeout(r, 5000))]);
 agentProc.kill();
 rmSync(work, { recursive: true, force: true });
 process.exit(0);
