@@ -13,6 +13,7 @@ import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
 import type { Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
+import { AgentSession } from '../../sources/agent/session.js';
 import { SftpSink } from './sftp-sink.js';
 import { KvmSnapshots } from './snapshots.js';
 import { KvmSsh, sh } from './ssh.js';
@@ -86,7 +87,9 @@ export class KvmTarget implements TargetDriver {
 
   async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
     signal.throwIfAborted();
-    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref));
+    // The volume files are the SSH user's (SFTP made them), so the agent that hashes them needs no sudo.
+    const startAgent = async (s: AbortSignal) => AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: false, log: this.deps.log }, s);
+    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref), startAgent);
     this.sinks.add(sink);
     return sink;
   }

@@ -1,15 +1,23 @@
 /**
  * A DiskSink over SFTP: positional writes and reads into a raw volume file on the KVM host;
  * `flush()` uses OpenSSH's fsync extension so a checkpoint is durable on the remote disk.
+ * Verification digests are computed on the KVM host by the agent (sink role), started on first
+ * use: reading the volume back over SSH would move every written byte a second time.
  */
 import type { SFTPWrapper } from 'ssh2';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
+import type { ByteRange } from '../../core/model.js';
+import type { AgentSession } from '../../sources/agent/session.js';
 import type { KvmSsh } from './ssh.js';
 import { sh } from './ssh.js';
 
+/** Starts an agent in the sink role on the KVM host. */
+export type StartAgent = (signal: AbortSignal) => Promise<AgentSession>;
+
 export class SftpSink implements DiskSink {
   private closed = false;
+  private agent: Promise<{ session: AgentSession; handle: number }> | null = null;
 
   private constructor(
     private readonly sftp: SFTPWrapper,
@@ -17,13 +25,32 @@ export class SftpSink implements DiskSink {
     readonly sizeBytes: number,
     private readonly path: string,
     private readonly ssh: KvmSsh,
+    private readonly startAgent: StartAgent,
   ) {}
 
-  static async open(ssh: KvmSsh, path: string): Promise<SftpSink> {
+  static async open(ssh: KvmSsh, path: string, startAgent: StartAgent): Promise<SftpSink> {
     const sftp = await ssh.sftp();
     const size = await new Promise<number>((resolve, reject) => sftp.stat(path, (err, st) => (err ? reject(err) : resolve(st.size))));
     const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'r+', (err, h) => (err ? reject(err) : resolve(h))));
-    return new SftpSink(sftp, handle, size, path, ssh);
+    return new SftpSink(sftp, handle, size, path, ssh, startAgent);
+  }
+
+  async digests(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]> {
+    for (const r of ranges) this.check(r.offset, r.length);
+    this.agent ??= this.startAgent(signal).then(async (session) => {
+      const opened = await session.peer.call<{ handle: number }>('open', { path: this.path }, signal).catch(async (err: unknown) => {
+        await session.close();
+        throw err;
+      });
+      return { session, handle: opened.handle };
+    });
+    // A failed start is not kept: the next call (a retried verification) starts again.
+    const { session, handle } = await this.agent.catch((err: unknown) => {
+      this.agent = null;
+      throw err;
+    });
+    const answer = await session.peer.call<{ digests: string[] }>('digests', { handle, ranges: ranges.map((r) => [r.offset, r.length]) }, signal);
+    return answer.digests.map((d) => BigInt(d));
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -59,6 +86,8 @@ export class SftpSink implements DiskSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const agent = await this.agent?.catch(() => null);
+    await agent?.session.close();
     await new Promise<void>((resolve) => this.sftp.close(this.handle, () => resolve()));
   }
 
