@@ -1,9 +1,12 @@
 /**
  * The replication pipeline alone, for profiling (not a test): the agent program spawned here (its
  * SSH channel replaced by a pipe) reads a disk image, the direct transport carries it to this
- * process, and the replicator writes a raw file. No REST API, sshd or qemu-nbd in the way.
- *   node --import tsx test/bench/pipeline.ts DISK [relay|direct]   (PIPELINE_TRACE_GC=1: V8 GC trace)
- * Prints wall and CPU seconds of both ends and the engine's peak RSS.
+ * process, and the replicator writes a raw file. No REST API or sshd in the way.
+ *   node --import tsx test/bench/pipeline.ts DISK [relay|direct|direct-agent]
+ * Prints wall seconds (copy and verify apart), CPU seconds of both ends and the engine's peak RSS.
+ * PIPELINE_SINK=nbd: a qcow2 layer through qemu-nbd instead of the raw file. PIPELINE_NO_FLUSH=1:
+ * checkpoints skip fsync. PIPELINE_NULL_SINK=1: nothing is stored (the copy alone is measured; the
+ * verification then fails). PIPELINE_AGENT_PROF=DIR: the agent's --cpu-prof. PIPELINE_TRACE_GC=1.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
