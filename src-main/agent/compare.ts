@@ -5,7 +5,7 @@
  */
 import { ZERO_DIGEST } from '../replication/digest-core.js';
 import { Codec, type CompareRequest } from '../replication/wire/messages.js';
-import type { DiskTable } from './disks.js';
+import type { ChunkRead, DiskTable } from './disks.js';
 
 /** Chunk reads in flight per comparison. */
 const IN_FLIGHT = 3;
@@ -20,7 +20,7 @@ export async function compareChunks(disks: DiskTable, diskSize: number, digest: 
     // The table's read tells an all-zero chunk apart already (the digest rule's zero value).
     return disks.read({ handle: r.handle, offset, length, zstd: false });
   };
-  const reads: Promise<{ codec: number; data: Buffer }>[] = [];
+  const reads: Promise<ChunkRead>[] = [];
   try {
     for (let k = 0; k < entries.length; k++) {
       for (let j = k; j < Math.min(entries.length, k + IN_FLIGHT); j++) {
@@ -29,14 +29,16 @@ export async function compareChunks(disks: DiskTable, diskSize: number, digest: 
           reads[j]!.catch(() => undefined);
         }
       }
-      const { codec, data } = await reads[k]!;
+      const { codec, data, release } = await reads[k]!;
       delete reads[k];
       const [index, known] = entries[k]!;
       const now = codec === Codec.Zero ? ZERO_DIGEST : digest(data);
+      release();
       if (now !== known) changed.set(index, now);
     }
   } finally {
-    await Promise.allSettled(reads.filter((p) => p !== undefined));
+    // Reads still in flight after a failure: their buffers go back once they land.
+    for (const settled of await Promise.allSettled(reads.filter((p) => p !== undefined))) if (settled.status === 'fulfilled') settled.value.release();
   }
   return changed;
 }

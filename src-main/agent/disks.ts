@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, fsyncSync, openSync, read, readSync, writeSync, ftruncateSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { execFileSync } from 'node:child_process';
+import { BufferPool } from '../replication/buffer-pool.js';
 import { isAllZero, makeChunkDigest } from '../replication/digest-core.js';
 import { Codec, type CompareRequest, type ReadRequest, type WriteRequest } from '../replication/wire/messages.js';
 import type { Natives } from './native.js';
@@ -40,10 +41,29 @@ function diskError(path: string, offset: number, err: unknown): Error {
   return new Error(`reading the disk ${path} at offset ${offset} failed (${code ?? (err as Error).message})${gone ? ': the disk was removed, detached or failed; attach it again and retry' : ''}`);
 }
 
+/** A chunk read for the engine; `release` gives its buffer back once it was sent (or hashed). */
+export interface ChunkRead {
+  codec: number;
+  data: Buffer;
+  release(): void;
+}
+
+/** Room for a 4 MiB chunk or its zstd frame (the bound is 4 MiB + 16 KiB). */
+const POOL_SLOT = 4 * 1024 * 1024 + 64 * 1024;
+/**
+ * Chunk buffers kept for reuse: the engine's reads in flight, each needing a read buffer and
+ * maybe a zstd frame. A new 4 MiB buffer per chunk made glibc's heap grow past 200 MB of RSS
+ * before the collector freed the old ones.
+ */
+const POOL_FREE = 6;
+const EMPTY = Buffer.alloc(0);
+const NOTHING = () => undefined;
+
 export class DiskTable {
   private readonly open = new Map<number, OpenDisk>();
   private next = 1;
   private readonly digest: (data: Uint8Array) => bigint;
+  private readonly pool = new BufferPool(POOL_SLOT, POOL_FREE);
 
   constructor(private readonly natives: Natives) {
     this.digest = makeChunkDigest(natives.xxh64);
@@ -81,24 +101,39 @@ export class DiskTable {
   }
 
   /** Reads off the event loop (libuv's pool), so the next read overlaps sending this one. */
-  async read(r: ReadRequest): Promise<{ codec: number; data: Buffer }> {
+  /** Reads a chunk into a pooled buffer; the caller calls `release` when done with it. */
+  async read(r: ReadRequest): Promise<ChunkRead> {
     const d = this.get(r.handle);
     if (r.offset + r.length > d.size) throw new Error(`read of ${r.length} bytes at ${r.offset} is past the end of ${d.path} (${d.size} bytes)`);
-    const data = Buffer.allocUnsafe(r.length);
+    const data = this.pool.take(r.length);
+    const give = (buf: Buffer) => () => this.pool.give(buf);
     let done = 0;
-    while (done < r.length) {
-      const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done).catch((err: unknown) => {
-        throw diskError(d.path, r.offset + done, err);
-      });
-      if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${r.offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
-      done += bytesRead;
+    try {
+      while (done < r.length) {
+        const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done).catch((err: unknown) => {
+          throw diskError(d.path, r.offset + done, err);
+        });
+        if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${r.offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
+        done += bytesRead;
+      }
+    } catch (err) {
+      this.pool.give(data);
+      throw err;
     }
-    if (isAllZero(data)) return { codec: Codec.Zero, data: Buffer.alloc(0) };
+    if (isAllZero(data)) {
+      this.pool.give(data);
+      return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
+    }
     if (r.zstd && this.natives.zstd && this.compressible(data)) {
-      const packed = this.natives.zstd(data);
-      if (packed.length <= data.length * (1 - MIN_SAVING)) return { codec: Codec.Zstd, data: packed };
+      const frame = this.pool.take(POOL_SLOT);
+      const packed = this.natives.zstd(data, frame);
+      if (packed.length <= data.length * (1 - MIN_SAVING)) {
+        this.pool.give(data);
+        return { codec: Codec.Zstd, data: packed, release: give(frame) };
+      }
+      this.pool.give(frame);
     }
-    return { codec: Codec.Raw, data };
+    return { codec: Codec.Raw, data, release: give(data) };
   }
 
   /** Compresses a sample first: random data (encrypted, already compressed) is sent as is at once. */

@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { TokenBucket, type Throttle, UNLIMITED, mbpsToBytesPerSecond } from '../replication/throttle.js';
 import { decodeCompare, decodeJson, decodeRead, decodeWrite, encodeData, encodeDigestList, encodeJson, Msg, PROTOCOL_VERSION, type Hello } from '../replication/wire/messages.js';
 import type { Frame } from '../replication/wire/frame.js';
-import { WirePeer } from '../replication/wire/peer.js';
+import { WirePeer, type RequestHandler } from '../replication/wire/peer.js';
 import { environmentChecks } from './checks.js';
 import { SnapshotTable } from './consistency.js';
 import { compareChunks } from './compare.js';
@@ -20,7 +20,7 @@ import { collectInventory } from './inventory.js';
 import { loadNatives } from './native.js';
 import { makeChunkDigest } from '../replication/digest-core.js';
 
-type Reply = { type: number; payload: Uint8Array | Uint8Array[] };
+type Reply = Awaited<ReturnType<RequestHandler>>;
 
 const role = process.argv.includes('sink') ? 'sink' : 'source';
 const natives = loadNatives(dirname(resolve(process.argv[1] ?? '.')));
@@ -89,9 +89,9 @@ async function handle(frame: Frame): Promise<Reply> {
       return { type: Msg.Result, payload: encodeJson(result ?? {}) };
     }
     case Msg.Read: {
-      const { codec, data } = await disks.read(decodeRead(frame.payload));
+      const { codec, data, release } = await disks.read(decodeRead(frame.payload));
       await throttle.take(data.length, never);
-      return { type: Msg.Data, payload: encodeData(codec, data) };
+      return { type: Msg.Data, payload: encodeData(codec, data), sent: release };
     }
     case Msg.Compare: {
       const request = decodeCompare(frame.payload);

@@ -12,8 +12,11 @@ import { xxh64Js } from '../replication/xxh64-js.js';
 export interface Natives {
   xxh64: (data: Uint8Array) => bigint;
   digest: 'native' | 'js';
-  /** Compresses at a fast level, or null when no zstd is available. */
-  zstd: ((data: Uint8Array) => Buffer) | null;
+  /**
+   * Compresses at a fast level, or null when no zstd is available. `into` (at least the bound
+   * for `data`'s length) receives the frame when the addon can write into it.
+   */
+  zstd: ((data: Uint8Array, into?: Buffer) => Buffer) | null;
   unzstd: ((data: Uint8Array, rawLength: number) => Buffer) | null;
 }
 
@@ -50,8 +53,9 @@ type ZlibWithZstd = typeof zlib & {
 function zstdFrom(addon: ZstdAddon | null): Pick<Natives, 'zstd' | 'unzstd'> {
   if (addon) {
     return {
-      zstd: (data) => {
-        const out = Buffer.allocUnsafe(addon.compressBound(data.byteLength));
+      zstd: (data, into) => {
+        const bound = addon.compressBound(data.byteLength);
+        const out = into !== undefined && into.length >= bound ? into : Buffer.allocUnsafe(bound);
         return out.subarray(0, addon.compress(out, data, LEVEL));
       },
       unzstd: (data, rawLength) => {

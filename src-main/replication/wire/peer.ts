@@ -8,7 +8,8 @@ import { encodeFrameHeader, FrameReader, type Frame } from './frame.js';
 import { decodeJson, encodeJson, Msg } from './messages.js';
 
 /** Answers one incoming request with a frame type and payload; a throw becomes a Fail frame. */
-export type RequestHandler = (frame: Frame) => Promise<{ type: number; payload: Uint8Array | Uint8Array[] }>;
+/** `sent`: called once the payload has left for the stream's OS handle, so its buffers may be reused. */
+export type RequestHandler = (frame: Frame) => Promise<{ type: number; payload: Uint8Array | Uint8Array[]; sent?: () => void }>;
 
 /** A request failed at the far end (its message is the far end's reason). */
 export class RemoteError extends Error {}
@@ -60,13 +61,15 @@ export class WirePeer {
    * Sends a frame that expects no answer. A payload given in parts is written part by part (no
    * 4 MiB concatenation); the stream is corked so the parts still leave together.
    */
-  async send(type: number, id: number, payload: Uint8Array | Uint8Array[]): Promise<void> {
+  async send(type: number, id: number, payload: Uint8Array | Uint8Array[], sent?: () => void): Promise<void> {
     if (this.closedWith) throw this.closedWith;
     const parts = Array.isArray(payload) ? payload : [payload];
     const size = parts.reduce((n, p) => n + p.byteLength, 0);
     this.output.cork();
     let ok = this.output.write(encodeFrameHeader(type, id, size));
-    for (const p of parts) ok = this.output.write(p);
+    // The stream calls back for its writes in order: the last part's callback covers them all.
+    parts.forEach((p, i) => (ok = this.output.write(p, i === parts.length - 1 && sent ? () => sent() : undefined)));
+    if (parts.length === 0) sent?.();
     process.nextTick(() => this.output.uncork());
     if (!ok) {
       await new Promise<void>((resolve) => {
@@ -156,12 +159,13 @@ export class WirePeer {
   }
 
   private async answer(frame: Frame, handler: RequestHandler): Promise<void> {
-    let reply: { type: number; payload: Uint8Array | Uint8Array[] };
+    let reply: Awaited<ReturnType<RequestHandler>>;
     try {
       reply = await handler(frame);
     } catch (err) {
       reply = { type: Msg.Fail, payload: encodeJson({ message: err instanceof Error ? err.message : String(err) }) };
     }
-    await this.send(reply.type, frame.id, reply.payload).catch(() => undefined);
+    // A reply that never leaves (the channel closed) keeps its buffers: the collector takes them.
+    await this.send(reply.type, frame.id, reply.payload, reply.sent).catch(() => undefined);
   }
 }

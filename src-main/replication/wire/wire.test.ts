@@ -71,3 +71,18 @@ test('with an allocator, large payloads land in its buffers; transient input is 
     assert.equal(frames[2]!.payload.toString(), 'tail');
   }
 });
+
+test("a reply's `sent` callback runs once its parts have been written, after the answer is on its way", async () => {
+  const aToB = new PassThrough();
+  // A slow reader on the answer side: the callback must wait for the stream, not fire at once.
+  const bToA = new PassThrough({ highWaterMark: 1024 });
+  const a = new WirePeer(bToA, aToB);
+  const b = new WirePeer(aToB, bToA);
+  const sent: number[] = [];
+  const payload = Buffer.alloc(256 * 1024, 9);
+  b.serve(async (f) => ({ type: Msg.Data, payload: [Buffer.from([1]), payload], sent: () => sent.push(f.id) }));
+  const frame = await a.request(Msg.Read, encodeRead({ handle: 1, offset: 0, length: payload.length, zstd: false }));
+  assert.equal(frame.payload.length, payload.length + 1);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, [frame.id]);
+});
