@@ -310,10 +310,11 @@ export class DiskCopy {
    * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
    */
   private checkpoint(cursor: number): Promise<void> {
-    // Writes started so far end before the flush; one checkpoint at a time, in order.
+    // Writes started so far end before the flush (a failed one already made its chunk unknown,
+    // so the rest is still worth keeping); one checkpoint at a time, in order.
     const writes = [...this.writes];
     const next = this.checkpoints.then(async () => {
-      await Promise.all(writes);
+      await Promise.allSettled(writes);
       await this.checkpointNow(cursor);
     });
     this.checkpoints = next.catch(() => undefined);

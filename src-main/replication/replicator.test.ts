@@ -241,6 +241,29 @@ for (const digests of [false, true]) {
   });
 }
 
+test('a write that fails mid-copy (writes run ahead) keeps what was written before it: the retry resumes there', async () => {
+  const src = makeSource('w.src', 12, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  const dst = join(dir, 'w.dst');
+  const repl = createReplicator({ stateDir: join(dir, 'state'), log: quiet });
+  let sink = await fileSink(dst, 12 * CHUNK_SIZE);
+  const write = sink.write;
+  sink.write = async (offset, data) => {
+    // Slow writes, so several are in flight when chunk 7's fails (the disk filled up).
+    await new Promise((r) => setTimeout(r, 20));
+    if (offset === 7 * CHUNK_SIZE) throw new RehostError('DRIVER', 'No space left on device (ENOSPC)');
+    await write(offset, data);
+  };
+  await assert.rejects(repl.copyDisk(request('vol-w', fileDisk(src, null), sink)), /ENOSPC/);
+  await sink.close();
+
+  sink = await fileSink(dst, 12 * CHUNK_SIZE);
+  const again = await repl.copyDisk(request('vol-w', fileDisk(src, null), sink));
+  await sink.close();
+  assertSame(src, dst);
+  assert.equal(again.resumedFromBytes, 7 * CHUNK_SIZE, 'chunks 0-6 were kept by the checkpoint taken when the copy failed');
+  assert.ok(sink.writes.includes(7 * CHUNK_SIZE) && !sink.writes.includes(6 * CHUNK_SIZE));
+});
+
 test('a chunk half-written by a failed run is rewritten even if the source reverts to the old data', async () => {
   const src = makeSource('h.src', 4, [0, 1, 2, 3]);
   const dst = join(dir, 'h.dst');
