@@ -192,6 +192,9 @@ export class DiskCopy {
           else stored.write.then(release, release);
         }
       }
+      // The last writes may still fail: the copy is not over before they are in.
+      await Promise.allSettled([...this.writes]);
+      if (this.backgroundFailure !== null) throw this.backgroundFailure;
     } catch (err) {
       // `current` was not finished: it stays inside the suspect window of this checkpoint.
       await this.checkpointAfterFailure(current, err);

@@ -260,8 +260,10 @@ test('a write that fails mid-copy (writes run ahead) keeps what was written befo
   const again = await repl.copyDisk(request('vol-w', fileDisk(src, null), sink));
   await sink.close();
   assertSame(src, dst);
-  assert.equal(again.resumedFromBytes, 7 * CHUNK_SIZE, 'chunks 0-6 were kept by the checkpoint taken when the copy failed');
-  assert.ok(sink.writes.includes(7 * CHUNK_SIZE) && !sink.writes.includes(6 * CHUNK_SIZE));
+  // Chunks 0-6 were kept by the checkpoint taken when the copy failed (and 8 or 9 too when their
+  // writes, already under way, finished); chunk 7 is written again.
+  assert.ok(again.resumedFromBytes >= 7 * CHUNK_SIZE, `resumed from ${again.resumedFromBytes}`);
+  assert.ok(sink.writes.includes(7 * CHUNK_SIZE) && sink.writes.every((offset) => offset >= 7 * CHUNK_SIZE), `rewrote ${sink.writes}`);
 });
 
 test('a chunk half-written by a failed run is rewritten even if the source reverts to the old data', async () => {
