@@ -75,6 +75,14 @@ test('the bundle runs alone with the native helpers beside it: native xxh64 and 
   assert.equal(hello.digest, 'native');
   assert.deepEqual(hello.codecs, ['zstd']);
   assert.equal(await exerciseSource(peer, true), Codec.Zstd, "text compresses, so it travels compressed");
+  // Where compression pays is measured: the engine tells how fast chunks reach it, the agent
+  // knows how fast it compresses; only a link slower than the compressor gets compressed chunks.
+  const { handle } = await peer.call<{ handle: number }>('open', { path: join(dir, 'disk.raw') });
+  const codecAt = async (linkRate: number) => (await peer.request(Msg.Read, encodeRead({ handle, offset: 2 * MiB, length: MiB, zstd: true, linkRate }))).payload.readUInt8(0);
+  assert.equal(await codecAt(1e6), Codec.Zstd, 'a 1 MB/s link: compressing pays');
+  assert.equal(await codecAt(1e13), Codec.Raw, 'a link faster than any compressor: sent raw');
+  await peer.call('limit', { mbps: 8 });
+  assert.equal(await codecAt(1e13), Codec.Zstd, 'a speed limit makes the link slow whatever it could carry');
   await peer.call('exit');
 });
 

@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, fsyncSync, openSync, read, readSync, writeSync, ftruncateSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { execFileSync } from 'node:child_process';
+import { alignedBuffer, alignUp, DIRECT_ALIGN, isAligned } from '../replication/aligned.js';
 import { BufferPool } from '../replication/buffer-pool.js';
 import { isAllZero, makeChunkDigest } from '../replication/digest-core.js';
 import { Codec, type CompareRequest, type ReadRequest, type WriteRequest } from '../replication/wire/messages.js';
@@ -12,6 +13,11 @@ import type { Natives } from './native.js';
 
 interface OpenDisk {
   fd: number;
+  /**
+   * The same disk opened with O_DIRECT, or null where the file system refuses it (tmpfs) or a
+   * direct transfer failed once: whole-chunk reads and writes bypass the host's page cache.
+   */
+  direct: number | null;
   path: string;
   size: number;
   writable: boolean;
@@ -21,6 +27,14 @@ interface OpenDisk {
 const MIN_SAVING = 0.1;
 /** Bytes compressed to decide whether a chunk is worth compressing. */
 const SAMPLE = 128 * 1024;
+/**
+ * Compression pays only where the compressor outpaces the link (it then shrinks what the link
+ * carries without slowing the copy); on a link faster than that, such as loopback or a 10 GbE
+ * LAN, it only costs CPU at both ends. This margin keeps a near tie on the side of sending raw.
+ */
+const PAYS_MARGIN = 1.25;
+/** Weight of the newest sample in the compressor's speed (an exponential moving average). */
+const SPEED_WEIGHT = 0.2;
 const readAsync = promisify(read);
 
 /** Size in bytes of a block device or a file. */
@@ -39,6 +53,52 @@ function diskError(path: string, offset: number, err: unknown): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const gone = code === 'EIO' || code === 'ENXIO' || code === 'ENODEV' || code === 'ENOENT';
   return new Error(`reading the disk ${path} at offset ${offset} failed (${code ?? (err as Error).message})${gone ? ': the disk was removed, detached or failed; attach it again and retry' : ''}`);
+}
+
+/** The disk opened again with O_DIRECT, or null where that is refused. */
+function openDirect(path: string, writable: boolean): number | null {
+  try {
+    return openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_DIRECT);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads `buf.length` bytes at `offset`, asking for `ask` bytes (a direct read asks for whole
+ * pages: the buffer's memory has room past its end). A read that ends early means the disk shrank.
+ */
+function readFully(d: OpenDisk, fd: number, buf: Buffer, offset: number, ask: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    let n: number;
+    try {
+      n = readSync(fd, new Uint8Array(buf.buffer, buf.byteOffset, ask), done, ask - done, offset + done);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') throw err;
+      throw diskError(d.path, offset + done, err);
+    }
+    if (n === 0) throw shrunk(d, offset + done);
+    done += n;
+  }
+}
+
+async function readFullyAsync(d: OpenDisk, fd: number, buf: Buffer, offset: number, ask: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await readAsync(fd, new Uint8Array(buf.buffer, buf.byteOffset, ask), done, ask - done, offset + done);
+    if (bytesRead === 0) throw shrunk(d, offset + done);
+    done += bytesRead;
+  }
+}
+
+function shrunk(d: OpenDisk, at: number): Error {
+  return new Error(`the disk ${d.path} ended at ${at} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
+}
+
+function writeAll(fd: number, data: Uint8Array, offset: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
 }
 
 /** A chunk read for the engine; `release` gives its buffer back once it was sent (or hashed). */
@@ -64,6 +124,12 @@ export class DiskTable {
   private next = 1;
   private readonly digest: (data: Uint8Array) => bigint;
   private readonly pool = new BufferPool(POOL_SLOT, POOL_FREE);
+  /** The sample's zstd frame, reused for every chunk (its bound is a little over SAMPLE). */
+  private readonly sampleFrame = Buffer.allocUnsafeSlow(SAMPLE + 64 * 1024);
+  /** Bytes per second this host's zstd compresses, measured on the samples. */
+  private compressSpeed: number | null = null;
+  /** The transfer speed limit in bytes per second, when one is set: the link then runs no faster. */
+  linkLimit: number | null = null;
 
   constructor(private readonly natives: Natives) {
     this.digest = makeChunkDigest(natives.xxh64);
@@ -85,7 +151,7 @@ export class DiskTable {
       actual = size;
     }
     const handle = this.next++;
-    this.open.set(handle, { fd, path, size: actual, writable });
+    this.open.set(handle, { fd, direct: openDirect(path, writable), path, size: actual, writable });
     return { handle, size: actual };
   }
 
@@ -94,37 +160,34 @@ export class DiskTable {
     if (!d) return;
     this.open.delete(handle);
     closeSync(d.fd);
+    if (d.direct !== null) closeSync(d.direct);
   }
 
   closeAll(): void {
     for (const h of [...this.open.keys()]) this.close(h);
   }
 
-  /** Reads off the event loop (libuv's pool), so the next read overlaps sending this one. */
-  /** Reads a chunk into a pooled buffer; the caller calls `release` when done with it. */
+  /**
+   * Reads a chunk into a pooled buffer off the event loop (libuv's pool, so the next read overlaps
+   * sending this one); the caller calls `release` when done with it.
+   */
   async read(r: ReadRequest): Promise<ChunkRead> {
     const d = this.get(r.handle);
     if (r.offset + r.length > d.size) throw new Error(`read of ${r.length} bytes at ${r.offset} is past the end of ${d.path} (${d.size} bytes)`);
-    const data = this.pool.take(r.length);
-    const give = (buf: Buffer) => () => this.pool.give(buf);
-    let done = 0;
+    // Room for a direct read rounded up to whole pages; the chunk is the first `length` bytes.
+    const data = this.pool.take(alignUp(r.length)).subarray(0, r.length);
     try {
-      while (done < r.length) {
-        const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done).catch((err: unknown) => {
-          throw diskError(d.path, r.offset + done, err);
-        });
-        if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${r.offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
-        done += bytesRead;
-      }
+      await this.readAt(d, data, r.offset);
     } catch (err) {
       this.pool.give(data);
       throw err;
     }
+    const give = (buf: Buffer) => () => this.pool.give(buf);
     if (isAllZero(data)) {
       this.pool.give(data);
       return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
     }
-    if (r.zstd && this.natives.zstd && this.compressible(data)) {
+    if (r.zstd && this.natives.zstd && this.compressible(data) && this.compressionPays(r.linkRate ?? 0)) {
       const frame = this.pool.take(POOL_SLOT);
       const packed = this.natives.zstd(data, frame);
       if (packed.length <= data.length * (1 - MIN_SAVING)) {
@@ -136,17 +199,30 @@ export class DiskTable {
     return { codec: Codec.Raw, data, release: give(data) };
   }
 
-  /** Compresses a sample first: random data (encrypted, already compressed) is sent as is at once. */
+  /**
+   * Compresses a sample first: random data (encrypted, already compressed) is sent as is at once.
+   * The sample's time also measures how fast this host compresses.
+   */
   private compressible(data: Buffer): boolean {
     const sample = data.subarray(0, Math.min(data.length, SAMPLE));
-    return this.natives.zstd!(sample).length <= sample.length * (1 - MIN_SAVING);
+    const started = performance.now();
+    const packed = this.natives.zstd!(sample, this.sampleFrame).length;
+    const speed = sample.length / (Math.max(0.001, performance.now() - started) / 1000);
+    this.compressSpeed = this.compressSpeed === null ? speed : this.compressSpeed + SPEED_WEIGHT * (speed - this.compressSpeed);
+    return packed <= sample.length * (1 - MIN_SAVING);
+  }
+
+  /** Whether compressing beats sending raw on a link delivering `linkRate` bytes per second (0: not known yet). */
+  private compressionPays(linkRate: number): boolean {
+    const link = this.linkLimit !== null && (linkRate === 0 || this.linkLimit < linkRate) ? this.linkLimit : linkRate;
+    return link === 0 || this.compressSpeed === null || this.compressSpeed > link * PAYS_MARGIN;
   }
 
   /** Chunks whose digest differs from the one the target holds, with their current digest. */
   compare(r: CompareRequest): Map<number, bigint> {
     const d = this.get(r.handle);
     const changed = new Map<number, bigint>();
-    const buf = Buffer.allocUnsafe(r.chunkSize);
+    const buf = alignedBuffer(alignUp(r.chunkSize));
     for (const [index, known] of r.known) {
       const offset = index * r.chunkSize;
       const length = Math.max(0, Math.min(r.chunkSize, d.size - offset));
@@ -161,8 +237,17 @@ export class DiskTable {
     const d = this.get(w.handle);
     if (!d.writable) throw new Error(`${d.path} is open read-only`);
     const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.data;
-    let done = 0;
-    while (done < data.length) done += writeSync(d.fd, data, done, data.length - done, w.offset + done);
+    if (d.direct !== null && w.offset % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0) {
+      // Staged into a page-aligned buffer (a memory copy costs less than the page cache's).
+      const staged = isAligned(data) ? data : this.pool.take(data.length);
+      try {
+        if (staged !== data) data.copy(staged);
+        if (this.transferDirect(d, () => writeAll(d.direct!, staged, w.offset))) return;
+      } finally {
+        if (staged !== data) this.pool.give(staged);
+      }
+    }
+    writeAll(d.fd, data, w.offset);
   }
 
   /** Makes the writes durable: a sink acknowledges a checkpoint only after this. */
@@ -173,7 +258,7 @@ export class DiskTable {
   /** Digests of `[offset, length]` ranges as the disk holds them (sink role: verification). */
   digests(handle: number, ranges: [number, number][]): bigint[] {
     const d = this.get(handle);
-    const buf = Buffer.allocUnsafe(ranges.reduce((max, [, length]) => Math.max(max, length), 0));
+    const buf = alignedBuffer(alignUp(ranges.reduce((max, [, length]) => Math.max(max, length), 0)));
     return ranges.map(([offset, length]) => this.digest(this.readRaw(d, offset, length, buf)));
   }
 
@@ -185,18 +270,50 @@ export class DiskTable {
   private readRaw(d: OpenDisk, offset: number, length: number, into?: Buffer): Buffer {
     if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      let n: number;
-      try {
-        n = readSync(d.fd, buf, done, length - done, offset + done);
-      } catch (err) {
-        throw diskError(d.path, offset + done, err);
-      }
-      if (n === 0) throw new Error(`the disk ${d.path} ended at ${offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
-      done += n;
-    }
+    if (this.canDirect(d, buf, offset) && this.transferDirect(d, () => readFully(d, d.direct!, buf, offset, alignUp(length)))) return buf;
+    readFully(d, d.fd, buf, offset, length);
     return buf;
+  }
+
+  /** Fills `data` from `offset`: directly where the disk and buffer allow it, else through the page cache. */
+  private async readAt(d: OpenDisk, data: Buffer, offset: number): Promise<void> {
+    if (this.canDirect(d, data, offset)) {
+      try {
+        await readFullyAsync(d, d.direct!, data, offset, alignUp(data.length));
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === undefined) throw err;
+        if (code !== 'EINVAL') throw diskError(d.path, offset, err);
+        this.dropDirect(d);
+      }
+    }
+    await readFullyAsync(d, d.fd, data, offset, data.length).catch((err: unknown) => {
+      throw (err as NodeJS.ErrnoException).code === undefined ? err : diskError(d.path, offset, err);
+    });
+  }
+
+  /** A direct transfer needs a page-aligned offset and buffer, with the buffer's memory room for whole pages. */
+  private canDirect(d: OpenDisk, buf: Buffer, offset: number): boolean {
+    return d.direct !== null && offset % DIRECT_ALIGN === 0 && isAligned(buf) && buf.byteOffset + alignUp(buf.length) <= buf.buffer.byteLength;
+  }
+
+  /** Runs a direct transfer; false when the disk refused it (EINVAL), which turns direct I/O off for it. */
+  private transferDirect(d: OpenDisk, transfer: () => void): boolean {
+    try {
+      transfer();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      this.dropDirect(d);
+      return false;
+    }
+  }
+
+  private dropDirect(d: OpenDisk): void {
+    if (d.direct === null) return;
+    closeSync(d.direct);
+    d.direct = null;
   }
 
   private get(handle: number): OpenDisk {

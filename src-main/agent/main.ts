@@ -70,6 +70,7 @@ function call(op: string, args: Record<string, unknown>): unknown {
     case 'limit': {
       const mbps = Number(args.mbps);
       throttle = mbps > 0 ? new TokenBucket(mbpsToBytesPerSecond(mbps)) : UNLIMITED;
+      disks.linkLimit = mbps > 0 ? mbpsToBytesPerSecond(mbps) : null;
       return {};
     }
     case 'exit':

@@ -3,8 +3,11 @@
  * chunk: the received frame, the decompressed data) made V8 collect garbage for a third of a full
  * sync's CPU time and pushed the engine's RSS up; chunks that pass through the copy are instead
  * taken from here and given back once written. Buffers are dedicated allocations (not slices of
- * Node's shared slab), so a returned one is recognised by its ArrayBuffer.
+ * Node's shared slab), so a returned one is recognised by its ArrayBuffer; they are page-aligned
+ * (aligned.ts), so a pooled chunk may be read or written with O_DIRECT.
  */
+import { alignedBuffer } from './aligned.js';
+
 export class BufferPool {
   private readonly free: Buffer[] = [];
   private readonly owned = new WeakSet<ArrayBufferLike>();
@@ -18,12 +21,12 @@ export class BufferPool {
     private readonly maxFree: number,
   ) {}
 
-  /** A buffer of exactly `length` bytes (contents undefined). */
+  /** A buffer of exactly `length` bytes (contents undefined), page-aligned when it is a pooled slot. */
   take(length: number): Buffer {
     if (length > this.slotSize) return Buffer.allocUnsafeSlow(length);
     let slot = this.free.pop();
     if (slot === undefined) {
-      slot = Buffer.allocUnsafeSlow(this.slotSize);
+      slot = alignedBuffer(this.slotSize);
       this.owned.add(slot.buffer);
     }
     return slot.subarray(0, length);

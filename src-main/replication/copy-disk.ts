@@ -14,6 +14,7 @@ import { partialPlan, readPartialChunk, type FetchedChunk } from './partial-chun
 import { beginRun, checkpointView, clearBit, getBit, setBit, type ReplicaState } from './state-codec.js';
 import type { StateStore } from './state-store.js';
 import { throttleFor, UNLIMITED, type Throttle } from './throttle.js';
+import { ChunkVerifier } from './verifier.js';
 
 /**
  * A checkpoint after this many bytes written… Checkpoints run in the background (the copy goes
@@ -37,10 +38,6 @@ const READ_AHEAD = 2;
  */
 const WRITES_AHEAD = 2;
 const PROGRESS_MS = 250;
-/** Target reads in flight while verifying by reading back. */
-const VERIFY_AHEAD = 2;
-/** Chunks per digest request to a sink that computes them itself (256 MiB of its reads). */
-const VERIFY_BATCH = 64;
 /** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
 const THROTTLED_SLICE = 256 * 1024;
 /** Chunks per digest comparison at the source: 256 MiB of source reads per round trip. */
@@ -72,6 +69,8 @@ export class DiskCopy {
   private backgroundFailure: Error | null = null;
   /** Sink writes not yet finished (at most WRITES_AHEAD + 1). */
   private readonly writes = new Set<Promise<void>>();
+  /** Checks what each checkpoint made durable while the copy goes on (verifier.ts). */
+  private verifier: ChunkVerifier | null = null;
 
   constructor(
     private readonly req: DiskCopyRequest,
@@ -97,6 +96,8 @@ export class DiskCopy {
       await this.complete();
     } finally {
       clearInterval(ticker);
+      // A failed copy's background verification must not outlive it (it reads the sink).
+      await this.verifier?.settle();
     }
     this.report();
     return this.result();
@@ -122,6 +123,13 @@ export class DiskCopy {
     }
     this.done = this.resumedFrom;
     if (resuming) this.log.info({ key, run: this.state.run?.id, resumedFromBytes: this.resumedFrom }, 'resuming an interrupted disk copy');
+    this.verifier = new ChunkVerifier({
+      sink,
+      signal,
+      range: (i) => ({ offset: i * this.chunkSize, length: this.len(i) }),
+      written: (i) => getBit(this.state.written, i),
+      expected: (i) => this.state.digests[i]!,
+    });
     await this.checkpoint(0);
   }
 
@@ -345,6 +353,8 @@ export class DiskCopy {
     this.writeLimit = run.writeLimit;
     this.lastCheckpoint = Date.now();
     this.sinceCheckpoint = 0;
+    // Durable now, and no later write of this run goes below the cursor: check them meanwhile.
+    this.verifier?.advance(cursor);
   }
 
   /** On abort or failure, keeps what is durable; a broken sink may refuse, and then the last checkpoint stands. */
@@ -358,14 +368,11 @@ export class DiskCopy {
 
   /**
    * Compares what the target holds in every chunk this run wrote with the digest taken from the
-   * source. A sink that computes digests where its data lives is asked for them; any other is
-   * read back.
+   * source; most of it was checked behind the copy already (verifier.ts), this waits for the rest.
    */
   private async verify(): Promise<void> {
     const { key } = this.req;
-    const written: number[] = [];
-    for (let i = 0; i < this.plan.length; i++) if (getBit(this.state.written, i)) written.push(i);
-    const bad = this.req.sink.digests === undefined ? await this.verifyByReading(written) : await this.verifyByDigests(written);
+    const bad = await this.verifier!.finish(this.plan.length);
     if (bad.length === 0) return;
     for (const i of bad) {
       this.state.digests[i] = UNKNOWN_DIGEST;
@@ -375,45 +382,6 @@ export class DiskCopy {
     const offsets = bad.slice(0, 8).map((i) => `0x${(i * this.chunkSize).toString(16)}`);
     const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
     throw new RehostError('DRIVER', `verification failed for disk ${this.req.disk.index}: the target differs from the source in ${bad.length} chunk(s) of ${formatMiB(this.chunkSize)} at offset(s) ${offsets.join(', ')}${more}`);
-  }
-
-  private async verifyByDigests(written: number[]): Promise<number[]> {
-    const { sink, signal } = this.req;
-    const bad: number[] = [];
-    for (let at = 0; at < written.length; at += VERIFY_BATCH) {
-      signal.throwIfAborted();
-      const batch = written.slice(at, at + VERIFY_BATCH);
-      const held = await sink.digests!(batch.map((i) => ({ offset: i * this.chunkSize, length: this.len(i) })), signal);
-      batch.forEach((i, k) => {
-        if (held[k] !== this.state.digests[i]) bad.push(i);
-      });
-    }
-    return bad;
-  }
-
-  /** VERIFY_AHEAD reads in flight so the sink's latency overlaps the hashing. */
-  private async verifyByReading(written: number[]): Promise<number[]> {
-    const { sink, signal } = this.req;
-    const bad: number[] = [];
-    const reads: Promise<Uint8Array>[] = [];
-    const readAt = (k: number) => {
-      const i = written[k]!;
-      const read = sink.read(i * this.chunkSize, this.len(i));
-      read.catch(() => undefined);
-      reads[k] = read;
-    };
-    try {
-      for (let k = 0; k < written.length; k++) {
-        signal.throwIfAborted();
-        for (let j = k; j < Math.min(written.length, k + 1 + VERIFY_AHEAD); j++) if (reads[j] === undefined) readAt(j);
-        const data = await reads[k]!;
-        delete reads[k];
-        if (chunkDigest(data) !== this.state.digests[written[k]!]) bad.push(written[k]!);
-      }
-    } finally {
-      await Promise.allSettled(reads.filter((r) => r !== undefined));
-    }
-    return bad;
   }
 
   private async complete(): Promise<void> {

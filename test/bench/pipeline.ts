@@ -112,7 +112,7 @@ const t0 = performance.now();
 let copySeconds = 0;
 const c0 = cpu();
 const a0 = agentCpu();
-const result = await replicator.copyDisk({ key: 'probe', disk: new RemoteDisk(0, opened.size, disk, opened.handle, data, true), sink, mode: 'full', limitMbps: null, signal: new AbortController().signal, onProgress: (done, planned) => {
+const result = await replicator.copyDisk({ key: 'probe', disk: new RemoteDisk(0, opened.size, disk, opened.handle, data, process.env.PIPELINE_ZSTD !== '0'), sink, mode: 'full', limitMbps: null, signal: new AbortController().signal, onProgress: (done, planned) => {
   if (done >= planned && phase === 'copy') {
     phase = 'verify';
     copySeconds = (performance.now() - t0) / 1000;

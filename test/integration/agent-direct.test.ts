@@ -79,15 +79,15 @@ async function fullAndIncremental(name: string, disk: string, extra: Record<stri
   assert.match(inc, new RegExp(`^incremental: .* ${changed.length} chunks sent, ${DISK_MIB / 4 - changed.length} skipped.*transport direct$`), inc);
 }
 
-test('direct transport, the agent dials the engine: full and incremental sync over pinned TLS 1.3, byte equality, transport in the steps', { skip }, async () => {
+test('direct transport, the agent dials the engine (direct_listener engine): full and incremental sync over pinned TLS 1.3, byte equality, transport in the steps', { skip }, async () => {
   const bad = await r!.api('POST', '/sources', { type: 'Agent', name: 'bad', config: { address: '127.0.0.1', username: 'root', password: 'x', transport: 'carrier-pigeon' } });
   assert.equal(bad.status, 400, JSON.stringify(bad.body));
   assert.match(JSON.stringify(bad.body), /transport/);
-  await fullAndIncremental('engine-listens', loop!, {}, /agent on 127\.0\.0\.1 → engine 127\.0\.0\.1:\d+/);
+  await fullAndIncremental('engine-listens', loop!, { direct_listener: 'engine' }, /agent on 127\.0\.0\.1 → engine 127\.0\.0\.1:\d+/);
 });
 
-test('direct transport, the engine dials the agent (direct_listener agent): full and incremental sync, byte equality', { skip }, async () => {
-  await fullAndIncremental('agent-listens', loop2!, { direct_listener: 'agent' }, /engine → agent on 127\.0\.0\.1:\d+/);
+test('direct transport, the engine dials the agent (the default listener): full and incremental sync, byte equality', { skip }, async () => {
+  await fullAndIncremental('agent-listens', loop2!, {}, /engine → agent on 127\.0\.0\.1:\d+/);
 });
 
 /** The agent program on a pipe instead of an SSH channel: the same code the host runs. */

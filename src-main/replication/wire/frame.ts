@@ -40,6 +40,13 @@ function readLength(head: Buffer): number {
 /** Payloads at least this large are received straight into a buffer from the reader's allocator. */
 const LARGE_PAYLOAD = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Weight of the newest large frame in the receive rate (an exponential moving average). */
+const RATE_WEIGHT = 0.25;
+/**
+ * A frame that arrived in one piece took no measurable time: it waited whole in the socket's
+ * buffer, so the link outpaces this end. Its time counts as this much instead of zero.
+ */
+const MIN_ARRIVAL_MS = 0.05;
 
 /**
  * Reassembles frames from a byte stream cut anywhere. With an allocator, a large payload (a
@@ -49,9 +56,19 @@ const EMPTY = Buffer.alloc(0);
 export class FrameReader {
   private parts: Buffer[] = [];
   private size = 0;
-  private large: { type: number; id: number; body: Buffer; filled: number } | null = null;
+  private large: { type: number; id: number; body: Buffer; filled: number; startedAt: number } | null = null;
+  private rate: number | null = null;
 
   constructor(private alloc: ((size: number) => Buffer) | null = null) {}
+
+  /**
+   * Bytes per second at which large frames arrive, from a frame's first byte to its last: what
+   * the link (and this end's reading) delivers while the sender has data to send, whatever time
+   * the sender spent preparing it. Null before the first large frame.
+   */
+  get receiveRate(): number | null {
+    return this.rate;
+  }
 
   /** Sets (or clears) the allocator for large payloads; applies from the next frame on. */
   setAllocator(alloc: ((size: number) => Buffer) | null): void {
@@ -76,13 +93,15 @@ export class FrameReader {
         if (l.filled < l.body.length) return out;
         out.push({ type: l.type, id: l.id, payload: l.body });
         this.large = null;
+        const rate = l.body.length / (Math.max(MIN_ARRIVAL_MS, performance.now() - l.startedAt) / 1000);
+        this.rate = this.rate === null ? rate : this.rate + RATE_WEIGHT * (rate - this.rate);
         continue;
       }
       // Nothing gathered yet: read the header straight from the input (no copy when it fits).
       if (this.size === 0 && input.length >= HEADER) {
         const length = readLength(input);
         if (this.alloc !== null && length - 5 >= LARGE_PAYLOAD) {
-          this.large = { type: input.readUInt8(4), id: input.readUInt32BE(5), body: this.alloc(length - 5), filled: 0 };
+          this.large = { type: input.readUInt8(4), id: input.readUInt32BE(5), body: this.alloc(length - 5), filled: 0, startedAt: performance.now() };
           input = input.subarray(HEADER);
           continue;
         }
@@ -106,7 +125,7 @@ export class FrameReader {
       }
       const length = readLength(all);
       if (this.alloc !== null && length - 5 >= LARGE_PAYLOAD) {
-        this.large = { type: all.readUInt8(4), id: all.readUInt32BE(5), body: this.alloc(length - 5), filled: 0 };
+        this.large = { type: all.readUInt8(4), id: all.readUInt32BE(5), body: this.alloc(length - 5), filled: 0, startedAt: performance.now() };
         input = all.subarray(HEADER);
         this.parts = [];
         this.size = 0;

@@ -54,19 +54,27 @@ export interface ReadRequest {
   length: number;
   /** The engine accepts zstd-compressed answers. */
   zstd: boolean;
+  /**
+   * Bytes per second at which chunks reach the engine over this channel (0 = not measured yet):
+   * the agent compresses only when its compressor outpaces that, i.e. where compression pays.
+   */
+  linkRate?: number;
 }
 
+/** `u32 handle | f64 offset | u32 length | u8 zstd | f64 linkRate`. */
 export function encodeRead(r: ReadRequest): Buffer {
-  const b = Buffer.allocUnsafe(17);
+  const b = Buffer.allocUnsafe(25);
   b.writeUInt32BE(r.handle, 0);
   b.writeDoubleBE(r.offset, 4);
   b.writeUInt32BE(r.length, 12);
   b.writeUInt8(r.zstd ? 1 : 0, 16);
+  b.writeDoubleBE(r.linkRate ?? 0, 17);
   return b;
 }
 
 export function decodeRead(b: Buffer): ReadRequest {
-  return { handle: b.readUInt32BE(0), offset: b.readDoubleBE(4), length: b.readUInt32BE(12), zstd: b.readUInt8(16) === 1 };
+  const linkRate = b.length >= 25 ? b.readDoubleBE(17) : 0;
+  return { handle: b.readUInt32BE(0), offset: b.readDoubleBE(4), length: b.readUInt32BE(12), zstd: b.readUInt8(16) === 1, linkRate: Number.isFinite(linkRate) && linkRate > 0 ? linkRate : 0 };
 }
 
 export interface CompareRequest {

@@ -111,6 +111,11 @@ export class WirePeer {
     this.reader.setAllocator(alloc);
   }
 
+  /** Bytes per second at which large frames (chunks) arrive on this channel; null before the first. */
+  get receiveRate(): number | null {
+    return this.reader.receiveRate;
+  }
+
   get closed(): Error | null {
     return this.closedWith;
   }

@@ -18,7 +18,8 @@ test('frames survive being cut at every byte', () => {
 });
 
 test('binary payloads round-trip', () => {
-  assert.deepEqual(decodeRead(encodeRead({ handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true })), { handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true });
+  assert.deepEqual(decodeRead(encodeRead({ handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true })), { handle: 3, offset: 2 ** 40 + 4096, length: 4 << 20, zstd: true, linkRate: 0 });
+  assert.equal(decodeRead(encodeRead({ handle: 3, offset: 0, length: 1, zstd: true, linkRate: 117e6 })).linkRate, 117e6, 'the link rate travels with the request');
   const known = new Map([[0, 0n], [5, 0xffff_ffff_ffff_ffffn], [70_000, 12345678901234567n]]);
   const c = decodeCompare(encodeCompare({ handle: 1, chunkSize: 4 << 20, known }));
   assert.deepEqual([c.handle, c.chunkSize, [...c.known]], [1, 4 << 20, [...known]]);

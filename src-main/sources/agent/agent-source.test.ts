@@ -7,9 +7,9 @@ import type { WireInventory } from '../../replication/wire/inventory.js';
 
 test('config: defaults, validation, secrets', () => {
   const c = parseConfig({ address: ' 10.0.0.5 ', username: 'ops', disks: ['/dev/sdb'] });
-  assert.deepEqual(c, { address: '10.0.0.5', port: 22, username: 'ops', sudo: false, hostKey: null, disks: ['/dev/sdb'], transport: 'relay', directListener: 'engine', directAddress: null });
-  const direct = parseConfig({ address: 'a', username: 'x', transport: 'direct', direct_listener: 'agent', direct_address: ' 192.0.2.7 ' });
-  assert.deepEqual([direct.transport, direct.directListener, direct.directAddress], ['direct', 'agent', '192.0.2.7']);
+  assert.deepEqual(c, { address: '10.0.0.5', port: 22, username: 'ops', sudo: false, hostKey: null, disks: ['/dev/sdb'], transport: 'relay', directListener: 'agent', directAddress: null });
+  const direct = parseConfig({ address: 'a', username: 'x', transport: 'direct', direct_listener: 'engine', direct_address: ' 192.0.2.7 ' });
+  assert.deepEqual([direct.transport, direct.directListener, direct.directAddress], ['direct', 'engine', '192.0.2.7']);
   assert.throws(() => parseConfig({ username: 'x' }), /config.address is required/);
   assert.throws(() => parseConfig({ address: 'a', username: 'x', port: 70000 }), /config.port/);
   assert.throws(() => parseConfig({ address: 'a', username: 'x', disks: ['/dev/sdb; rm -rf /'] }), /not a device path/);

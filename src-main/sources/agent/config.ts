@@ -43,7 +43,7 @@ export function parseConfig(config: Record<string, unknown>): AgentConfig {
     hostKey: typeof config.host_key === 'string' ? config.host_key : null,
     disks,
     transport: config.transport === 'direct' ? 'direct' : 'relay',
-    directListener: config.direct_listener === 'agent' ? 'agent' : 'engine',
+    directListener: config.direct_listener === 'engine' ? 'engine' : 'agent',
     directAddress: typeof config.direct_address === 'string' && config.direct_address.trim() !== '' ? config.direct_address.trim() : null,
   };
 }

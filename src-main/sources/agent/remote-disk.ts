@@ -73,7 +73,7 @@ export class RemoteDisk implements SourceDisk {
   }
 
   async read(offset: number, length: number, signal: AbortSignal): Promise<Uint8Array> {
-    const frame = await this.peer.request(Msg.Read, encodeRead({ handle: this.handle, offset, length, zstd: this.zstd }), signal);
+    const frame = await this.peer.request(Msg.Read, encodeRead({ handle: this.handle, offset, length, zstd: this.zstd, linkRate: this.peer.receiveRate ?? 0 }), signal);
     const codec = frame.payload.readUInt8(0);
     const body = frame.payload.subarray(1);
     if (codec === Codec.Raw) return body;

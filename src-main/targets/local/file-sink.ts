@@ -1,19 +1,31 @@
 /**
- * A DiskSink over a raw volume file: positional writes and reads through one FileHandle,
- * `flush()` = fdatasync (data blocks durable; the size never changes, so metadata need not be).
+ * A DiskSink over a raw volume file: positional writes and reads, `flush()` = fdatasync (data
+ * blocks durable; the size never changes, so metadata need not be). Whole-page writes and reads
+ * go through a second handle opened with O_DIRECT where the file system allows it: a full sync
+ * then neither pays the page cache's copy nor leaves gigabytes of dirty pages on this machine.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
 import type { ByteRange } from '../../core/model.js';
+import { alignUp, DIRECT_ALIGN, isAligned } from '../../replication/aligned.js';
+import { BufferPool } from '../../replication/buffer-pool.js';
+import { CHUNK_SIZE } from '../../replication/chunk-plan.js';
 import { digestsByReading } from '../../replication/sink-digests.js';
+
+/** Page-aligned copies of chunks that arrived in unaligned buffers, one per write in flight. */
+const STAGING_FREE = 4;
 
 /** The sink `LocalTarget.openSink` returns. */
 export class FileSink implements DiskSink {
   private closed = false;
+  private readonly staging = new BufferPool(CHUNK_SIZE, STAGING_FREE);
 
   private constructor(
     private readonly fh: FileHandle,
+    /** The same file opened with O_DIRECT, or null where that is refused (tmpfs) or failed once. */
+    private direct: FileHandle | null,
     readonly sizeBytes: number,
     private readonly path: string,
     private readonly onClose: (sink: FileSink) => void,
@@ -24,7 +36,8 @@ export class FileSink implements DiskSink {
     const fh = await open(path, 'r+');
     try {
       const { size } = await fh.stat();
-      return new FileSink(fh, size, path, onClose);
+      const direct = await open(path, constants.O_RDWR | constants.O_DIRECT).catch(() => null);
+      return new FileSink(fh, direct, size, path, onClose);
     } catch (err) {
       await fh.close();
       throw err;
@@ -33,12 +46,40 @@ export class FileSink implements DiskSink {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.check(offset, data.byteLength);
-    // A positional write may be short (signals, quotas): loop until every byte is in.
+    if (this.direct !== null && offset % DIRECT_ALIGN === 0 && data.byteLength % DIRECT_ALIGN === 0 && data.byteLength <= CHUNK_SIZE) {
+      // A memory copy into an aligned buffer costs far less than the page cache's copy.
+      const staged = isAligned(data) ? data : this.staging.take(data.byteLength);
+      try {
+        if (staged !== data) staged.set(data);
+        if (await this.directly(() => this.writeAll(this.direct!, staged, offset))) return;
+      } finally {
+        if (staged !== data) this.staging.give(staged);
+      }
+    }
+    await this.writeAll(this.fh, data, offset);
+  }
+
+  /** A positional write may be short (signals, quotas): loops until every byte is in. */
+  private async writeAll(fh: FileHandle, data: Uint8Array, offset: number): Promise<void> {
     let done = 0;
     while (done < data.byteLength) {
-      const { bytesWritten } = await this.fh.write(data, done, data.byteLength - done, offset + done);
+      const { bytesWritten } = await fh.write(data, done, data.byteLength - done, offset + done);
       if (bytesWritten === 0) throw new RehostError('DRIVER', `volume ${this.path}: write at offset ${offset + done} made no progress`);
       done += bytesWritten;
+    }
+  }
+
+  /** Runs a direct transfer; false when the file system refused it (EINVAL): direct I/O is then off. */
+  private async directly(transfer: () => Promise<void>): Promise<boolean> {
+    try {
+      await transfer();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      const direct = this.direct;
+      this.direct = null;
+      await direct?.close().catch(() => undefined);
+      return false;
     }
   }
 
@@ -53,17 +94,28 @@ export class FileSink implements DiskSink {
   }
 
   private async readInto(buf: Buffer, offset: number): Promise<Buffer> {
-    const length = buf.length;
+    // Direct where the buffer is aligned with room for whole pages (verification reads what the
+    // disk holds, not what the page cache remembers).
+    const direct = this.direct;
+    if (direct !== null && offset % DIRECT_ALIGN === 0 && isAligned(buf) && buf.byteOffset + alignUp(buf.length) <= buf.buffer.byteLength) {
+      const whole = new Uint8Array(buf.buffer, buf.byteOffset, alignUp(buf.length));
+      if (await this.directly(() => this.readAll(direct, whole, buf.length, offset))) return buf;
+    }
+    await this.readAll(this.fh, buf, buf.length, offset);
+    return buf;
+  }
+
+  /** Fills the first `length` bytes of `buf` (which may be larger: a direct read asks for whole pages). */
+  private async readAll(fh: FileHandle, buf: Uint8Array, length: number, offset: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
+      const { bytesRead } = await fh.read(buf, done, buf.length - done, offset + done);
       if (bytesRead === 0) {
-        buf.fill(0, done); // past the end of a file that shrank under us: the rest reads as zeros
+        buf.fill(0, done, length); // past the end of a file that shrank under us: the rest reads as zeros
         break;
       }
       done += bytesRead;
     }
-    return buf;
   }
 
   /** A file with no allocated block is all zeros (a sparse volume nothing was written to). */
@@ -79,6 +131,7 @@ export class FileSink implements DiskSink {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this);
+    await this.direct?.close();
     await this.fh.close();
   }
 
