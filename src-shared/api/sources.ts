@@ -38,8 +38,8 @@ export const SourceConfigSchemas: Record<SourceType, TObject> = {
       ),
       direct_listener: Type.Optional(
         Type.Union([Type.Literal('engine'), Type.Literal('agent')], {
-          default: 'engine',
-          description: 'Extension. Which end listens for the direct transport: engine (the agent connects to the engine) or agent (the engine connects to the agent on the host; uses less engine CPU)',
+          default: 'agent',
+          description: 'Extension. Which end listens for the direct transport: agent (the default: the engine connects to the agent on the host, as it does for SSH, and reads into one reused buffer) or engine (the agent connects to the engine; for hosts that cannot accept connections)',
         }),
       ),
       direct_address: Type.Optional(
