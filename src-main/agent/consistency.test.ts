@@ -78,10 +78,12 @@ test('one disk outside LVM means no partial snapshot: all disks are read the sam
   assert.equal(plan.kind, 'converging-passes');
 });
 
-test('takeSnapshot on this host: a loop device is read live, and the method says why', () => {
-  const taken = takeSnapshot(facts({ disks: [{ path: '/dev/loop7', real: '/dev/loop7' }] }), 'id');
+test('takeSnapshot on this host: a loop device is read live after a sync, and the method says why', () => {
+  const { log, exec } = recorder();
+  const taken = takeSnapshot(facts({ disks: [{ path: '/dev/loop7', real: '/dev/loop7' }] }), 'id', exec);
   assert.deepEqual(taken.reads, { '/dev/loop7': '/dev/loop7' });
   assert.deepEqual(taken.cleanup, []);
+  assert.deepEqual(log, ['sync'], 'dirty pages reach the disk before a direct read of it');
   assert.match(taken.method, /^converging passes \(\/dev\/loop7 is not an LVM logical volume/);
 });
 

@@ -241,7 +241,12 @@ function createFrozen(steps: SnapshotStep[], freeze: string[], exec: Runner): st
  */
 export function takeSnapshot(facts: HostFacts, id = randomBytes(4).toString('hex'), exec: Runner = run): TakenSnapshot {
   const plan = planSnapshot(facts, id);
-  if (plan.kind === 'converging-passes') return { id, method: describePlan(plan), reads: Object.fromEntries(facts.disks.map((d) => [d.path, d.path])), cleanup: [] };
+  if (plan.kind === 'converging-passes') {
+    // The disks are read with O_DIRECT, past the page cache: what the file systems still hold
+    // there goes to the disks first, so a pass copies everything written before it began.
+    exec(['sync']);
+    return { id, method: describePlan(plan), reads: Object.fromEntries(facts.disks.map((d) => [d.path, d.path])), cleanup: [] };
+  }
   removeStale(plan, facts.lvs, exec);
   let method: string;
   try {
