@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type { ByteRange } from '../../core/model.js';
 import type { SourceDisk } from '../../core/drivers.js';
+import { DIRECT_ALIGN } from '../../replication/aligned.js';
 import { BufferPool } from '../../replication/buffer-pool.js';
 import { CHUNK_SIZE } from '../../replication/chunk-plan.js';
 import { Codec, decodeDigestList, encodeCompare, encodeRead, Msg } from '../../replication/wire/messages.js';
@@ -23,7 +24,7 @@ const COMPARE_BATCH = 64;
  * written, each needing at most a received frame and a decompressed chunk.
  */
 const POOL_FREE = 8;
-/** Room for a frame's codec byte and zstd's worst case on top of a chunk. */
+/** Room for a frame's codec byte, its alignment and zstd's worst case on top of a chunk. */
 const POOL_SLOT = CHUNK_SIZE + 64 * 1024;
 
 /** One pool and one decompression context per channel (they are used on its thread only). */
@@ -34,7 +35,9 @@ function channelOf(peer: WirePeer): { pool: BufferPool; dctx: DCtx } {
   if (c === undefined) {
     const pool = new BufferPool(POOL_SLOT, POOL_FREE);
     c = { pool, dctx: new DCtx() };
-    peer.useAllocator((size) => pool.take(size));
+    // A Data payload is `codec | chunk`: placed one byte before a page boundary, a raw chunk lands
+    // page-aligned, so a sink writes it with O_DIRECT as it is instead of copying it first.
+    peer.useAllocator((size) => pool.take(size + DIRECT_ALIGN - 1).subarray(DIRECT_ALIGN - 1));
     channels.set(peer, c);
   }
   return c;
