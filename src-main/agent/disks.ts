@@ -64,6 +64,7 @@ export class DiskTable {
   private next = 1;
   private readonly digest: (data: Uint8Array) => bigint;
   private readonly pool = new BufferPool(POOL_SLOT, POOL_FREE);
+  private zeroBuffer = Buffer.alloc(0);
 
   constructor(private readonly natives: Natives) {
     this.digest = makeChunkDigest(natives.xxh64);
@@ -103,37 +104,47 @@ export class DiskTable {
   /** Reads off the event loop (libuv's pool), so the next read overlaps sending this one. */
   /** Reads a chunk into a pooled buffer; the caller calls `release` when done with it. */
   async read(r: ReadRequest): Promise<ChunkRead> {
-    const d = this.get(r.handle);
-    if (r.offset + r.length > d.size) throw new Error(`read of ${r.length} bytes at ${r.offset} is past the end of ${d.path} (${d.size} bytes)`);
-    const data = this.pool.take(r.length);
-    const give = (buf: Buffer) => () => this.pool.give(buf);
+    const raw = await this.readPooled(r.handle, r.offset, r.length);
+    if (isAllZero(raw.data)) {
+      raw.release();
+      return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
+    }
+    return this.pack(raw, r.zstd);
+  }
+
+  /** A chunk's raw bytes in a pooled buffer (no zero detection, no compression). */
+  async readPooled(handle: number, offset: number, length: number): Promise<ChunkRead> {
+    const d = this.get(handle);
+    if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
+    const data = this.pool.take(length);
     let done = 0;
     try {
-      while (done < r.length) {
-        const { bytesRead } = await readAsync(d.fd, data, done, r.length - done, r.offset + done).catch((err: unknown) => {
-          throw diskError(d.path, r.offset + done, err);
+      while (done < length) {
+        const { bytesRead } = await readAsync(d.fd, data, done, length - done, offset + done).catch((err: unknown) => {
+          throw diskError(d.path, offset + done, err);
         });
-        if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${r.offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
+        if (bytesRead === 0) throw new Error(`the disk ${d.path} ended at ${offset + done} of ${d.size} bytes: it was removed, detached or shrunk; attach it again and retry`);
         done += bytesRead;
       }
     } catch (err) {
       this.pool.give(data);
       throw err;
     }
-    if (isAllZero(data)) {
-      this.pool.give(data);
-      return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
-    }
-    if (r.zstd && this.natives.zstd && this.compressible(data)) {
+    return { codec: Codec.Raw, data, release: () => this.pool.give(data) };
+  }
+
+  /** The zstd frame of a raw chunk when `zstd` is allowed and it pays (the raw buffer is then released), else the chunk itself. */
+  pack(raw: ChunkRead, zstd: boolean): ChunkRead {
+    if (zstd && this.natives.zstd && this.compressible(raw.data)) {
       const frame = this.pool.take(POOL_SLOT);
-      const packed = this.natives.zstd(data, frame);
-      if (packed.length <= data.length * (1 - MIN_SAVING)) {
-        this.pool.give(data);
-        return { codec: Codec.Zstd, data: packed, release: give(frame) };
+      const packed = this.natives.zstd(raw.data, frame);
+      if (packed.length <= raw.data.length * (1 - MIN_SAVING)) {
+        raw.release();
+        return { codec: Codec.Zstd, data: packed, release: () => this.pool.give(frame) };
       }
       this.pool.give(frame);
     }
-    return { codec: Codec.Raw, data, release: give(data) };
+    return raw;
   }
 
   /** Compresses a sample first: random data (encrypted, already compressed) is sent as is at once. */
@@ -160,9 +171,17 @@ export class DiskTable {
   write(w: WriteRequest): void {
     const d = this.get(w.handle);
     if (!d.writable) throw new Error(`${d.path} is open read-only`);
-    const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.data;
+    const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.codec === Codec.Zero ? this.zeros(w.data.readUInt32BE(0)) : w.data;
+    // A write past the end would grow a file volume (or fail late on a device): refused up front.
+    if (w.offset + data.length > d.size) throw new Error(`write of ${data.length} bytes at ${w.offset} is past the end of ${d.path} (${d.size} bytes)`);
     let done = 0;
     while (done < data.length) done += writeSync(d.fd, data, done, data.length - done, w.offset + done);
+  }
+
+  /** A shared zero buffer of at least `length` bytes (a Zero write carries only its length). */
+  private zeros(length: number): Buffer {
+    if (this.zeroBuffer.length < length) this.zeroBuffer = Buffer.alloc(length);
+    return this.zeroBuffer.subarray(0, length);
   }
 
   /** Makes the writes durable: a sink acknowledges a checkpoint only after this. */
