@@ -39,7 +39,7 @@ async function linked(link: Link, socket: TLSSocket, timeoutMs: number, attach?:
   const peer = new WirePeer(socket, socket);
   attach?.((chunk, transient) => peer.receive(chunk, transient));
   socket.on('error', () => socket.destroy());
-  socket.on('close', () => peer.fail(new Error('the direct connection to the sink agent closed')));
+  socket.on('close', () => peer.fail(new Error('the direct connection closed')));
   const hello = decodeJson<Hello>((await peer.hello(AbortSignal.timeout(timeoutMs))).payload);
   if (hello.role !== 'sink') throw new Error(`the linked agent runs as ${hello.role}, not as a sink`);
   return { peer, zstd: hello.codecs.includes('zstd'), cipher: socket.getCipher().standardName };
@@ -96,11 +96,20 @@ function linkOf(id: number): Promise<LinkedPeer> {
   return link.ready;
 }
 
+/** A write on the link; its failure says that it was the sink (or the link to it) that failed. */
+async function writeToSink(peer: WirePeer, parts: Uint8Array[]): Promise<void> {
+  try {
+    await peer.request(Msg.Write, parts);
+  } catch (err) {
+    throw new Error(`the sink agent did not take the chunk over the link: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** One chunk: read, hash, skip when the target holds it, else write it to the sink and wait for its answer. */
 export async function forwardChunk(disks: DiskTable, digest: (data: Uint8Array) => bigint, r: ForwardRequest): Promise<ForwardAnswer> {
   const { peer, zstd } = await linkOf(r.link);
   const zeros = async (): Promise<ForwardAnswer> => {
-    await peer.request(Msg.Write, encodeWriteParts({ handle: r.sinkHandle, offset: r.offset, codec: Codec.Zero, data: encodeZeroLength(r.length) }));
+    await writeToSink(peer, encodeWriteParts({ handle: r.sinkHandle, offset: r.offset, codec: Codec.Zero, data: encodeZeroLength(r.length) }));
     return { digest: ZERO_DIGEST, written: true, linkBytes: WRITE_OVERHEAD + 4 };
   };
   if (r.zero) return r.held === ZERO_DIGEST ? { digest: ZERO_DIGEST, written: false, linkBytes: 0 } : zeros();
@@ -112,7 +121,7 @@ export async function forwardChunk(disks: DiskTable, digest: (data: Uint8Array) 
     if (now === ZERO_DIGEST) return await zeros();
     chunk = disks.pack(raw, r.zstd && zstd);
     // The buffers go back to the pool only after the sink's answer: by then they have left.
-    await peer.request(Msg.Write, encodeWriteParts({ handle: r.sinkHandle, offset: r.offset, codec: chunk.codec, data: chunk.data }));
+    await writeToSink(peer, encodeWriteParts({ handle: r.sinkHandle, offset: r.offset, codec: chunk.codec, data: chunk.data }));
     return { digest: now, written: true, linkBytes: WRITE_OVERHEAD + chunk.data.length };
   } finally {
     // `pack` gave the raw buffer back when it compressed: `chunk` is the one buffer still held.

@@ -75,7 +75,7 @@ function engineReadBytes(): number {
 before(async () => {
   if (skip) return;
   bundle = await buildAgent(join(work, 'agent'));
-  for (const [i, seed] of [31, 32, 33].entries()) {
+  for (const [i, seed] of [31, 32, 33, 34].entries()) {
     makeMixedDisk(join(work, `disk${i}.raw`), DISK_MIB, seed);
     loops.push(attachLoop(join(work, `disk${i}.raw`)));
   }
@@ -183,4 +183,36 @@ test('transport direct to a KVM host with direct_listener agent: the sink agent 
   modifyBlocks(loops[2]!, DISK_MIB, 1, 19);
   await syncOk(hostId, 'incremental');
   assertSame(hostId, loops[2]!, 'after the incremental sync');
+});
+
+/** The sink agent running in the KVM host's namespace (the one a sync started there). */
+function sinkAgentPid(): number | null {
+  const pids = execFileSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  for (const pid of pids) {
+    const cmdline = spawnSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout ?? '';
+    if (cmdline.includes('agent.cjs') && cmdline.includes('sink')) return pid;
+  }
+  return null;
+}
+
+test('transport direct to a KVM host, throttled: the sink agent killed mid-sync fails the step; the retry resumes from the checkpoint', { skip, timeout: 300_000 }, async () => {
+  const target = await kvmTarget();
+  const hostId = await agentHost('kvm-direct-d', loops[3]!, {}, target);
+  const started = Date.now();
+  await startSync(r!, hostId, 'full', 40);
+  // 48 MiB at 40 Mbps take about 10 s (checkpoints every 2 s): kill the sink agent half way.
+  await waitFor('progress', async () => Number((await r!.api('GET', `/hosts?ids=${hostId}`)).body.data[0]?.detail_data?.percent ?? 0) >= 50, 60_000, 200);
+  const pid = sinkAgentPid();
+  assert.ok(pid !== null, 'a sink agent runs on the KVM host');
+  process.kill(pid, 'SIGKILL');
+  const failed = await syncEnded(r!, hostId);
+  assert.equal(failed.h_host_status, 'sync_failed', JSON.stringify(failed));
+  assert.equal(failed.is_sync, true);
+  console.log(`after the kill: ${failed.description}`);
+  assert.match(String(failed.description), /direct transport: forwarding the chunk at offset \d+ over the link source agent on 127\.0\.0\.1 → the sink agent on the KVM host .* failed: the sink agent did not take the chunk over the link: .*a retried sync resumes from the last checkpoint|the sink agent on the KVM host \S+ could not fsync/, String(failed.description));
+  assert.ok(Date.now() - started > 2000, 'the throttle held the copy back');
+
+  const retried = await syncOk(hostId, 'full');
+  assertSame(hostId, loops[3]!, 'after the resumed sync');
+  assert.match(retried, /resumed from [1-9][\d.]*MB.*forwarded/, retried);
 });

@@ -12,7 +12,7 @@ import type { ChunkForwarder, DiskSink, ForwardChunk, ForwardResult } from '../.
 import type { Logger } from '../../core/ports.js';
 import { mintIdentity, pinOf } from '../../replication/direct-identity.js';
 import { decodeForwarded, encodeForward, Msg } from '../../replication/wire/messages.js';
-import type { WirePeer } from '../../replication/wire/peer.js';
+import { RemoteError, type WirePeer } from '../../replication/wire/peer.js';
 import type { AgentConfig } from './config.js';
 
 /** How long either agent may take to connect to the other before the step fails. */
@@ -40,8 +40,15 @@ class SinkLink implements ChunkForwarder {
 
   async forward(chunk: ForwardChunk, signal: AbortSignal): Promise<ForwardResult> {
     const request = encodeForward({ link: this.link, handle: this.handle, sinkHandle: this.sinkHandle, zstd: this.zstd, ...chunk });
-    const frame = await this.peer.request(Msg.Forward, request, signal);
-    return decodeForwarded(frame.payload);
+    try {
+      return decodeForwarded((await this.peer.request(Msg.Forward, request, signal)).payload);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      const why = err instanceof Error ? err.message : String(err);
+      // The source agent's own failures (a disk read) come back as they are; the rest is the link's or an agent's.
+      const what = err instanceof RemoteError ? `over the link ${this.description} failed: ${why}` : `failed: the source agent stopped or its SSH connection dropped (${why})`;
+      throw new RehostError('UNAVAILABLE', `direct transport: forwarding the chunk at offset ${chunk.offset} ${what}; a retried sync resumes from the last checkpoint`, {}, { cause: err });
+    }
   }
 
   async close(): Promise<void> {

@@ -100,7 +100,9 @@ export class SftpSink implements DiskSink {
     if (this.closed) return;
     if (this.agentWrites) {
       const { session, handle } = await this.agentHandle(new AbortController().signal);
-      await session.peer.call('flush', { handle });
+      await session.peer.call('flush', { handle }).catch((err: unknown) => {
+        throw new RehostError('UNAVAILABLE', `the sink agent on the KVM host ${this.ssh.where} could not fsync ${this.path}: ${err instanceof Error ? err.message : String(err)}; a retried sync resumes from the last checkpoint`, {}, { cause: err });
+      });
       return;
     }
     await new Promise<void>((resolve, reject) => this.sftp.ext_openssh_fsync(this.handle, (err) => (err ? reject(err) : resolve())));
