@@ -130,6 +130,7 @@ export class DiskTable {
   private compressSpeed: number | null = null;
   /** The transfer speed limit in bytes per second, when one is set: the link then runs no faster. */
   linkLimit: number | null = null;
+  private zeroBuffer = Buffer.alloc(0);
 
   constructor(private readonly natives: Natives) {
     this.digest = makeChunkDigest(natives.xxh64);
@@ -172,31 +173,45 @@ export class DiskTable {
    * sending this one); the caller calls `release` when done with it.
    */
   async read(r: ReadRequest): Promise<ChunkRead> {
-    const d = this.get(r.handle);
-    if (r.offset + r.length > d.size) throw new Error(`read of ${r.length} bytes at ${r.offset} is past the end of ${d.path} (${d.size} bytes)`);
+    const raw = await this.readPooled(r.handle, r.offset, r.length);
+    if (isAllZero(raw.data)) {
+      raw.release();
+      return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
+    }
+    return this.pack(raw, r.zstd, r.linkRate ?? 0);
+  }
+
+  /** A chunk's raw bytes in a pooled buffer (no zero detection, no compression). */
+  async readPooled(handle: number, offset: number, length: number): Promise<ChunkRead> {
+    const d = this.get(handle);
+    if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
     // Room for a direct read rounded up to whole pages; the chunk is the first `length` bytes.
-    const data = this.pool.take(alignUp(r.length)).subarray(0, r.length);
+    const data = this.pool.take(alignUp(length)).subarray(0, length);
     try {
-      await this.readAt(d, data, r.offset);
+      await this.readAt(d, data, offset);
     } catch (err) {
       this.pool.give(data);
       throw err;
     }
-    const give = (buf: Buffer) => () => this.pool.give(buf);
-    if (isAllZero(data)) {
-      this.pool.give(data);
-      return { codec: Codec.Zero, data: EMPTY, release: NOTHING };
-    }
-    if (r.zstd && this.natives.zstd && this.compressible(data) && this.compressionPays(r.linkRate ?? 0)) {
+    return { codec: Codec.Raw, data, release: () => this.pool.give(data) };
+  }
+
+  /**
+   * The zstd frame of a raw chunk when `zstd` is allowed, the chunk compresses, and compressing
+   * pays on a link delivering `linkRate` bytes per second (0: not measured); the raw buffer is
+   * then released. Otherwise the chunk itself.
+   */
+  pack(raw: ChunkRead, zstd: boolean, linkRate = 0): ChunkRead {
+    if (zstd && this.natives.zstd && this.compressible(raw.data) && this.compressionPays(linkRate)) {
       const frame = this.pool.take(POOL_SLOT);
-      const packed = this.natives.zstd(data, frame);
-      if (packed.length <= data.length * (1 - MIN_SAVING)) {
-        this.pool.give(data);
-        return { codec: Codec.Zstd, data: packed, release: give(frame) };
+      const packed = this.natives.zstd(raw.data, frame);
+      if (packed.length <= raw.data.length * (1 - MIN_SAVING)) {
+        raw.release();
+        return { codec: Codec.Zstd, data: packed, release: () => this.pool.give(frame) };
       }
       this.pool.give(frame);
     }
-    return { codec: Codec.Raw, data, release: give(data) };
+    return raw;
   }
 
   /**
@@ -236,7 +251,9 @@ export class DiskTable {
   write(w: WriteRequest): void {
     const d = this.get(w.handle);
     if (!d.writable) throw new Error(`${d.path} is open read-only`);
-    const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.data;
+    const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.codec === Codec.Zero ? this.zeros(w.data.readUInt32BE(0)) : w.data;
+    // A write past the end would grow a file volume (or fail late on a device): refused up front.
+    if (w.offset + data.length > d.size) throw new Error(`write of ${data.length} bytes at ${w.offset} is past the end of ${d.path} (${d.size} bytes)`);
     if (d.direct !== null && w.offset % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0) {
       // Staged into a page-aligned buffer (a memory copy costs less than the page cache's).
       const staged = isAligned(data) ? data : this.pool.take(data.length);
@@ -248,6 +265,12 @@ export class DiskTable {
       }
     }
     writeAll(d.fd, data, w.offset);
+  }
+
+  /** A shared zero buffer of at least `length` bytes (a Zero write carries only its length). */
+  private zeros(length: number): Buffer {
+    if (this.zeroBuffer.length < length) this.zeroBuffer = Buffer.alloc(length);
+    return this.zeroBuffer.subarray(0, length);
   }
 
   /** Makes the writes durable: a sink acknowledges a checkpoint only after this. */

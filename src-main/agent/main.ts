@@ -1,13 +1,13 @@
 /**
  * The Rehost agent: one program pushed to Linux hosts over SSH and run as `source` (inventory,
- * checks, disk reads, digest comparison) or `sink` (writes at offsets, fsync, digests; the OS
+ * checks, disk reads, digest comparison, chunks forwarded to a sink agent) or `sink` (writes at offsets, fsync, digests; the OS
  * fix-up of a boot disk on the host that holds it). It speaks the replication wire protocol on
  * stdin/stdout; diagnostics go to stderr.
  *   node agent.cjs --role source|sink
  */
 import { dirname, resolve } from 'node:path';
 import { TokenBucket, type Throttle, UNLIMITED, mbpsToBytesPerSecond } from '../replication/throttle.js';
-import { decodeCompare, decodeJson, decodeRead, decodeWrite, encodeData, encodeDigestList, encodeJson, Msg, PROTOCOL_VERSION, type Hello } from '../replication/wire/messages.js';
+import { decodeCompare, decodeForward, decodeJson, decodeRead, decodeWrite, encodeData, encodeDigestList, encodeForwarded, encodeJson, Msg, PROTOCOL_VERSION, type Hello } from '../replication/wire/messages.js';
 import type { Frame } from '../replication/wire/frame.js';
 import { WirePeer, type RequestHandler } from '../replication/wire/peer.js';
 import { environmentChecks } from './checks.js';
@@ -15,6 +15,7 @@ import { SnapshotTable } from './consistency.js';
 import { compareChunks } from './compare.js';
 import { closeDirect, startDirect } from './direct.js';
 import { DiskTable } from './disks.js';
+import { closeLink, closeLinks, forwardChunk, openLink, waitLink } from './forward.js';
 import { runFixup } from './fixup-op.js';
 import { collectInventory } from './inventory.js';
 import { loadNatives } from './native.js';
@@ -81,14 +82,36 @@ function call(op: string, args: Record<string, unknown>): unknown {
   }
 }
 
+/** The calls that wait on the network or a child process; the rest answer at once (`call`). */
+function callAsync(op: string, args: Record<string, unknown>): Promise<unknown> | unknown {
+  switch (op) {
+    // `direct` opens a second channel (pinned TLS) that this same handler then serves.
+    case 'direct':
+      return startDirect(args, handle, hello);
+    // `link` connects this source agent to a sink agent, for `Forward` requests.
+    case 'link':
+      return openLink(args);
+    case 'link_wait':
+      return waitLink(args);
+    case 'unlink':
+      closeLink(Number(args.link));
+      return {};
+    case 'fixup':
+      return runFixup(args);
+    default:
+      return call(op, args);
+  }
+}
+
 async function handle(frame: Frame): Promise<Reply> {
   switch (frame.type) {
     case Msg.Call: {
       const { op, args } = decodeJson<{ op: string; args: Record<string, unknown> }>(frame.payload);
-      // `direct` opens a second channel (pinned TLS) that this same handler then serves.
-      const result = op === 'direct' ? await startDirect(args ?? {}, handle, hello) : op === 'fixup' ? await runFixup(args ?? {}) : call(op, args ?? {});
+      const result = await callAsync(op, args ?? {});
       return { type: Msg.Result, payload: encodeJson(result ?? {}) };
     }
+    case Msg.Forward:
+      return { type: Msg.Forwarded, payload: encodeForwarded(await forwardChunk(disks, chunkDigest, decodeForward(frame.payload))) };
     case Msg.Read: {
       const { codec, data, release } = await disks.read(decodeRead(frame.payload));
       await throttle.take(data.length, never);
@@ -111,6 +134,7 @@ async function handle(frame: Frame): Promise<Reply> {
 
 function shutdown(code: number): void {
   closeDirect();
+  closeLinks();
   disks.closeAll();
   snapshots.releaseAll();
   process.exit(code);

@@ -40,6 +40,12 @@ export interface OpenSnapshotOptions {
   mode: 'full' | 'incremental';
   /** Per disk, the marker the driver returned after the last completed sync (e.g. a CBT changeId). */
   markers: Record<number, string | null>;
+  /**
+   * The target's sinks take chunks straight from a source agent (`TargetCapabilities.directSinks`):
+   * a source whose transport is direct links its disks to them (`SourceDisk.forwardTo`) instead
+   * of opening a data channel to the engine.
+   */
+  directSinks?: boolean;
 }
 
 /** A point-in-time view of a machine's disks; `close()` releases it (removes the VMware/LVM snapshot). */
@@ -75,6 +81,41 @@ export interface SourceDisk {
    * driver that pools its chunk buffers may reuse it.
    */
   release?(data: Uint8Array): void;
+  /**
+   * Optional capability (transport direct to a sink agent): links this disk to `sink`'s direct
+   * port, so chunks travel source → sink without passing through the engine. Null: the data comes
+   * through `read`. Rejects (never falls back to `read`) when the link cannot be made.
+   */
+  forwardTo?(sink: DiskSink, signal: AbortSignal): Promise<ChunkForwarder | null>;
+}
+
+/** One chunk a forwarder moves: `held` is the digest the target holds there (replication's rule). */
+export interface ForwardChunk {
+  offset: number;
+  length: number;
+  held: bigint;
+  /** Known to be all zeros: the sink writes zeros, nothing is read. */
+  zero: boolean;
+}
+
+/** Moves chunks from a source disk to a sink directly; the engine sees only their digests. */
+export interface ChunkForwarder {
+  /** How the chunks travel, for the job step ("agent on A → sink agent on B:port, TLS 1.3 …"). */
+  readonly description: string;
+  /**
+   * Reads the chunk at the source and, unless its digest equals `held`, writes it to the sink;
+   * resolves once the sink acknowledged the write (not yet durable: `DiskSink.flush`).
+   */
+  forward(chunk: ForwardChunk, signal: AbortSignal): Promise<ForwardResult>;
+  close(): Promise<void>;
+}
+
+export interface ForwardResult {
+  digest: bigint;
+  /** False: the chunk equals what the target holds; nothing was sent. */
+  written: boolean;
+  /** Bytes that crossed the source → sink link for it (compressed). */
+  linkBytes: number;
 }
 
 export interface SourceDriver {
@@ -115,6 +156,8 @@ export type SourceDriverFactory = (deps: DriverDeps, config: Record<string, unkn
 
 export interface TargetCapabilities {
   resources: readonly ResourceKind[];
+  /** Its sinks have a `direct` port: a source agent can write chunks to them without the engine. */
+  directSinks?: boolean;
 }
 
 export interface StoragePoolInfo {
@@ -151,6 +194,31 @@ export interface DiskSink {
    * where the data lives (capability): verification then moves digests instead of the data.
    */
   digests?(ranges: readonly ByteRange[], signal: AbortSignal): Promise<bigint[]>;
+  /** The sink is written by an agent on the target side that a source agent can connect to (capability). */
+  readonly direct?: DirectSinkPort;
+}
+
+/** A per-job TLS identity (PEM) and the far end's pinned certificate, minted by the engine. */
+export interface DirectLinkKeys {
+  identity: { key: string; cert: string };
+  peer: { cert: string; fingerprint: string };
+  timeoutMs: number;
+}
+
+/**
+ * The sink agent's end of a direct link. Only the chunk writes for this volume are accepted on
+ * the link; `flush` and `digests` stay on the engine's control channel.
+ */
+export interface DirectSinkPort {
+  /** The sink agent, for messages: "the sink agent on 10.0.0.5 (KVM host)". */
+  readonly where: string;
+  /**
+   * The sink agent listens for the pinned source agent (one connection, within the timeout) on the
+   * address the source is to dial; resolves with it and the volume's handle there.
+   */
+  listen(keys: DirectLinkKeys, signal: AbortSignal): Promise<{ host: string; port: number; handle: number }>;
+  /** The sink agent dials the pinned source agent listening at `host:port`. */
+  dial(keys: DirectLinkKeys & { host: string; port: number }, signal: AbortSignal): Promise<{ handle: number }>;
 }
 
 export interface BootRequest {

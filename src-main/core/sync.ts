@@ -139,7 +139,8 @@ export class SyncService {
     const volumes = await ctx.step('Prepare target volumes', () => this.prepareVolumes(host, targetDriver, ctx.signal));
 
     const markers = Object.fromEntries(Object.entries(host.markers).map(([k, v]) => [Number(k), v]));
-    const view = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers }, ctx.signal));
+    const directSinks = targetDriver.capabilities.directSinks === true;
+    const view = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers, directSinks }, ctx.signal));
     ctx.note('Open source snapshot', `consistency: ${view.method}${view.transport ? `; transport: ${view.transport}` : ''}`);
     let copied: { summary: string; markers: Record<string, string | null> };
     try {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { RehostError } from '../../src-shared/errors.js';
+import type { ChunkForwarder } from '../core/drivers.js';
 import type { ByteRange } from '../core/model.js';
 import type { Logger } from '../core/ports.js';
 import type { DiskCopyRequest, DiskCopyResult } from '../core/replicator.js';
@@ -38,6 +39,11 @@ const READ_AHEAD = 2;
  */
 const WRITES_AHEAD = 2;
 const PROGRESS_MS = 250;
+/**
+ * Chunks forwarded at once (transport direct to a sink agent): each is a source read, maybe a
+ * compression, and a round trip to the sink, so several overlap.
+ */
+const FORWARDS_AHEAD = 4;
 /** Throttled writes go out in slices so the rate is smooth and progress moves within a chunk. */
 const THROTTLED_SLICE = 256 * 1024;
 /** Chunks per digest comparison at the source: 256 MiB of source reads per round trip. */
@@ -71,6 +77,10 @@ export class DiskCopy {
   private readonly writes = new Set<Promise<void>>();
   /** Checks what each checkpoint made durable while the copy goes on (verifier.ts). */
   private verifier: ChunkVerifier | null = null;
+  /** Set when the source disk sends chunks to the sink itself (transport direct to a sink agent). */
+  private forwarder: ChunkForwarder | null = null;
+  /** Bytes the forwarder put on the source → sink link (they never passed through the engine). */
+  private forwardedBytes = 0;
 
   constructor(
     private readonly req: DiskCopyRequest,
@@ -90,6 +100,7 @@ export class DiskCopy {
     const ticker = setInterval(() => this.report(), PROGRESS_MS);
     try {
       this.report();
+      this.forwarder = (await disk.forwardTo?.(sink, signal)) ?? null;
       await this.copyChunks();
       await this.checkpoint(this.plan.length);
       await this.verify();
@@ -98,6 +109,7 @@ export class DiskCopy {
       clearInterval(ticker);
       // A failed copy's background verification must not outlive it (it reads the sink).
       await this.verifier?.settle();
+      await this.forwarder?.close().catch(() => undefined);
     }
     this.report();
     return this.result();
@@ -188,6 +200,10 @@ export class DiskCopy {
       for (let pos = 0; pos < todo.length; pos++) {
         current = todo[pos]!;
         signal.throwIfAborted();
+        if (this.forwarder !== null) {
+          await this.forwardChunk(current, this.forwarder);
+          continue;
+        }
         for (let k = pos; k < Math.min(todo.length, pos + 1 + READ_AHEAD); k++) this.prefetch(todo[k]!, reads);
         const pending = reads.get(current);
         reads.delete(current);
@@ -317,6 +333,49 @@ export class DiskCopy {
   }
 
   /**
+   * Transport direct to a sink agent: the source reads the chunk, skips it when it matches what
+   * the target holds, else writes it to the sink itself; only its digest comes back. Tracked with
+   * the writes, so a checkpoint waits for its answer as for a write.
+   */
+  private async forwardChunk(index: number, forwarder: ChunkForwarder): Promise<void> {
+    if (this.backgroundFailure !== null) throw this.backgroundFailure;
+    if (index >= this.writeLimit) await this.checkpoint(index);
+    const { signal } = this.req;
+    const length = this.len(index);
+    const held = this.state.digests[index]!;
+    // In doubt until the sink has answered.
+    this.state.digests[index] = UNKNOWN_DIGEST;
+    setBit(this.state.done, index);
+    const chunk = { offset: index * this.chunkSize, length, held, zero: this.plan[index] === ChunkAction.Zero };
+    const write = forwarder.forward(chunk, signal).then(
+      async (got) => {
+        this.state.digests[index] = got.digest;
+        this.done += length;
+        if (!got.written) return void this.chunksSkipped++;
+        setBit(this.state.written, index);
+        this.chunksSent++;
+        this.sentBytes += length;
+        this.sinceCheckpoint += length;
+        this.forwardedBytes += got.linkBytes;
+        // The bytes have left already: the limit holds over the run, one chunk at a time.
+        await this.throttle.take(got.linkBytes, signal);
+      },
+      (err: unknown) => {
+        clearBit(this.state.done, index);
+        this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      },
+    );
+    const forget = () => void this.writes.delete(write);
+    write.then(forget, forget);
+    this.writes.add(write);
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointInBackground(index + 1);
+    const ahead = this.throttle === UNLIMITED ? FORWARDS_AHEAD : 0;
+    while (this.writes.size > ahead) await Promise.race(this.writes).catch(() => undefined);
+    if (this.backgroundFailure !== null) throw this.backgroundFailure;
+  }
+
+  /**
    * Makes everything written so far durable, then records it: chunks below `cursor` are done,
    * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
    */
@@ -395,9 +454,10 @@ export class DiskCopy {
 
   private result(): DiskCopyResult {
     const resumed = this.resumedFrom > 0 ? `, resumed from ${formatMiB(this.resumedFrom)}` : '';
+    const forwarded = this.forwarder === null ? '' : `; forwarded ${formatMiB(this.forwardedBytes)} on the link ${this.forwarder.description}, none through the engine`;
     const summary =
       `${this.req.mode}: ${formatMiB(this.planned)} planned, ${formatMiB(this.sentBytes)} sent, ` +
-      `${this.chunksSent} chunks sent, ${this.chunksSkipped} skipped (zero/unchanged)${resumed}, verified`;
+      `${this.chunksSent} chunks sent, ${this.chunksSkipped} skipped (zero/unchanged)${resumed}, verified${forwarded}`;
     return {
       plannedBytes: this.planned,
       readBytes: this.readBytes,

@@ -38,8 +38,7 @@ export const SourceConfigSchemas: Record<SourceType, TObject> = {
       ),
       direct_listener: Type.Optional(
         Type.Union([Type.Literal('engine'), Type.Literal('agent')], {
-          default: 'agent',
-          description: 'Extension. Which end listens for the direct transport: agent (the default: the engine connects to the agent on the host, as it does for SSH, and reads into one reused buffer) or engine (the agent connects to the engine; for hosts that cannot accept connections)',
+          description: 'Extension. Which end listens for the direct transport: agent (the source agent listens) or engine (the other end listens: the engine, or the sink agent on a KVM host or gateway). Unset: the engine dials the agent (as it dials SSH; it then reads into one reused buffer) and the source agent dials a sink agent',
         }),
       ),
       direct_address: Type.Optional(

@@ -43,6 +43,9 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
       gateway_passphrase: Type.Optional(str('Passphrase of the gateway key (kept in the OS keychain)')),
       gateway_host_key: Type.Optional(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$', description: 'Pinned SSH host key of the gateway, SHA256:… (default: pinned on first use)' })),
       gateway_sudo: Type.Optional(Type.Boolean({ description: 'Run the agent through sudo -n (a non-root gateway user)' })),
+      gateway_direct_address: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 255, pattern: '^[0-9A-Za-z.:%-]+$', description: 'Extension. Address of the gateway that source agents with transport direct connect to (its sink agent listens there); default: the address the SSH connection reached' }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -59,6 +62,9 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
       sudo: Type.Optional(Type.Boolean()),
       path: Type.Optional(str('Storage folder on the KVM host', ['/var/lib/rehost'])),
       libvirt_uri: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9+]+://', description: 'libvirt URI on the KVM host (default qemu:///system; plain QEMU when libvirt is absent and this is unset)', examples: ['qemu:///system'] })),
+      direct_address: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 255, pattern: '^[0-9A-Za-z.:%-]+$', description: 'Extension. Address of the KVM host that source agents with transport direct connect to (its sink agent listens there); default: the address the SSH connection reached' }),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -42,13 +42,13 @@ function fingerprintOf(pubFile: string): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-async function waitListening(port: number, proc: ChildProcess, log: () => string): Promise<void> {
+async function waitListening(port: number, proc: ChildProcess, log: () => string, address = '127.0.0.1'): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`sshd exited: ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
+      const s = connect(port, address, () => {
         s.destroy();
         resolve(true);
       });
@@ -60,18 +60,21 @@ async function waitListening(port: number, proc: ChildProcess, log: () => string
   }
 }
 
-/** Starts sshd in `dir` on a free loopback port. */
-export async function startSshd(dir: string): Promise<Sshd> {
+/**
+ * Starts sshd in `dir` on a free loopback port, or inside network namespace `netns` (one the test
+ * created) on `address:port` there.
+ */
+export async function startSshd(dir: string, where: { netns: string; address: string; port: number } | null = null): Promise<Sshd> {
   mkdirSync(dir, { recursive: true });
   mkdirSync('/run/sshd', { recursive: true });
   keygen(join(dir, 'host_key'), 'rehost-testhost');
   keygen(join(dir, 'client_key'), 'rehost-testclient');
   copyFileSync(join(dir, 'client_key.pub'), join(dir, 'authorized_keys'));
   chmodSync(join(dir, 'authorized_keys'), 0o600);
-  const port = await freePort();
+  const port = where?.port ?? (await freePort());
   const config = [
     `Port ${port}`,
-    'ListenAddress 127.0.0.1',
+    `ListenAddress ${where?.address ?? '127.0.0.1'}`,
     `HostKey ${join(dir, 'host_key')}`,
     `PidFile ${join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -88,11 +91,12 @@ export async function startSshd(dir: string): Promise<Sshd> {
     'LogLevel INFO',
   ].join('\n');
   writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
-  const proc = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-D', '-e', '-f', join(dir, 'sshd_config')];
+  const proc = where === null ? spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('ip', ['netns', 'exec', where.netns, SSHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  await waitListening(port, proc, () => log);
+  await waitListening(port, proc, () => log, where?.address);
   return {
     port,
     privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),

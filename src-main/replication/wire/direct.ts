@@ -32,6 +32,11 @@ export interface DirectOp {
   peer: PinnedPeer;
   /** How long to wait for the connection before giving up. */
   timeoutMs: number;
+  /**
+   * The far end is a source agent sending chunks (transport direct to a sink agent): it may only
+   * write to these disk handles; nothing else is served on the connection.
+   */
+  writes?: number[];
 }
 
 /** A direct connection could not be made or was refused (wrong pin, unreachable, timeout). */

@@ -21,11 +21,14 @@ export const Msg = {
   Compare: 7,
   /** u32 count | count × (u32 index, u64 digest). */
   Changed: 8,
-  /** u32 handle | f64 offset | u8 codec | bytes → Result | Fail (sink role). */
+  /** u32 handle | f64 offset | u8 codec | bytes → Result | Fail (sink role). `Zero`: bytes = u32 length. */
   Write: 9,
+  /** {@link ForwardRequest} → Forwarded | Fail (source role, over a link to a sink agent). */
+  Forward: 10,
+  /** {@link ForwardAnswer}. */
+  Forwarded: 11,
 } as const;
 
-/** How a chunk's bytes travel. */
 /** How a chunk's bytes travel; `Zero` carries no bytes: the range is all zeros. */
 export const Codec = { Raw: 0, Zstd: 1, Zero: 2 } as const;
 
@@ -131,11 +134,16 @@ export interface WriteRequest {
 }
 
 export function encodeWrite(r: WriteRequest): Buffer {
+  return Buffer.concat(encodeWriteParts(r));
+}
+
+/** A Write payload as parts, so a chunk is sent without being copied into the frame. */
+export function encodeWriteParts(r: WriteRequest): Uint8Array[] {
   const head = Buffer.allocUnsafe(13);
   head.writeUInt32BE(r.handle, 0);
   head.writeDoubleBE(r.offset, 4);
   head.writeUInt8(r.codec, 12);
-  return Buffer.concat([head, r.data]);
+  return [head, r.data];
 }
 
 export function decodeWrite(b: Buffer): WriteRequest {
@@ -145,4 +153,79 @@ export function decodeWrite(b: Buffer): WriteRequest {
 /** Data payload: `u8 codec | bytes`, as parts so the chunk is not copied. */
 export function encodeData(codec: number, data: Uint8Array): Uint8Array[] {
   return [Buffer.from([codec]), data];
+}
+
+/** The payload of a Zero write: the length of the zero range. */
+export function encodeZeroLength(length: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(length, 0);
+  return b;
+}
+
+/**
+ * Transport direct to a sink agent: the engine asks the source agent to read a chunk, hash it,
+ * and unless the target already holds it (`held`), write it to the sink agent over their link.
+ */
+export interface ForwardRequest {
+  /** The link to the sink agent (the `link` call's answer). */
+  link: number;
+  /** The source disk handle. */
+  handle: number;
+  offset: number;
+  length: number;
+  /** The volume's handle in the sink agent. */
+  sinkHandle: number;
+  /** The digest the target holds for this chunk (replication's rule). */
+  held: bigint;
+  /** The engine allows zstd on the link (the sink agent must also have it). */
+  zstd: boolean;
+  /** The chunk is known to be all zeros: write zeros without reading it. */
+  zero: boolean;
+}
+
+export function encodeForward(r: ForwardRequest): Buffer {
+  const b = Buffer.allocUnsafe(33);
+  b.writeUInt32BE(r.link, 0);
+  b.writeUInt32BE(r.handle, 4);
+  b.writeDoubleBE(r.offset, 8);
+  b.writeUInt32BE(r.length, 16);
+  b.writeUInt32BE(r.sinkHandle, 20);
+  b.writeBigUInt64BE(r.held, 24);
+  b.writeUInt8((r.zstd ? 1 : 0) | (r.zero ? 2 : 0), 32);
+  return b;
+}
+
+export function decodeForward(b: Buffer): ForwardRequest {
+  const flags = b.readUInt8(32);
+  return {
+    link: b.readUInt32BE(0),
+    handle: b.readUInt32BE(4),
+    offset: b.readDoubleBE(8),
+    length: b.readUInt32BE(16),
+    sinkHandle: b.readUInt32BE(20),
+    held: b.readBigUInt64BE(24),
+    zstd: (flags & 1) !== 0,
+    zero: (flags & 2) !== 0,
+  };
+}
+
+/** What a forwarded chunk gave: its digest, whether it was written, and its bytes on the link. */
+export interface ForwardAnswer {
+  digest: bigint;
+  /** False: the digest equals `held`, nothing was sent. */
+  written: boolean;
+  /** Bytes of the write frame sent to the sink agent (compressed size, headers included). */
+  linkBytes: number;
+}
+
+export function encodeForwarded(a: ForwardAnswer): Buffer {
+  const b = Buffer.allocUnsafe(13);
+  b.writeUInt8(a.written ? 1 : 0, 0);
+  b.writeBigUInt64BE(a.digest, 1);
+  b.writeUInt32BE(a.linkBytes, 9);
+  return b;
+}
+
+export function decodeForwarded(b: Buffer): ForwardAnswer {
+  return { written: b.readUInt8(0) === 1, digest: b.readBigUInt64BE(1), linkBytes: b.readUInt32BE(9) };
 }

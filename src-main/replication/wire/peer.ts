@@ -85,7 +85,7 @@ export class WirePeer {
   }
 
   /** Sends a request and waits for its answer; a Fail answer rejects with a RemoteError. */
-  async request(type: number, payload: Uint8Array, signal?: AbortSignal): Promise<Frame> {
+  async request(type: number, payload: Uint8Array | Uint8Array[], signal?: AbortSignal): Promise<Frame> {
     signal?.throwIfAborted();
     if (this.closedWith) throw this.closedWith;
     const id = this.nextId++;
@@ -160,7 +160,7 @@ export class WirePeer {
   }
 
   private isAnswer(type: number): boolean {
-    return type === Msg.Result || type === Msg.Fail || type === Msg.Data || type === Msg.Changed;
+    return type === Msg.Result || type === Msg.Fail || type === Msg.Data || type === Msg.Changed || type === Msg.Forwarded;
   }
 
   private async answer(frame: Frame, handler: RequestHandler): Promise<void> {

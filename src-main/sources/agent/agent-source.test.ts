@@ -7,7 +7,7 @@ import type { WireInventory } from '../../replication/wire/inventory.js';
 
 test('config: defaults, validation, secrets', () => {
   const c = parseConfig({ address: ' 10.0.0.5 ', username: 'ops', disks: ['/dev/sdb'] });
-  assert.deepEqual(c, { address: '10.0.0.5', port: 22, username: 'ops', sudo: false, hostKey: null, disks: ['/dev/sdb'], transport: 'relay', directListener: 'agent', directAddress: null });
+  assert.deepEqual(c, { address: '10.0.0.5', port: 22, username: 'ops', sudo: false, hostKey: null, disks: ['/dev/sdb'], transport: 'relay', directListener: undefined, directAddress: null });
   const direct = parseConfig({ address: 'a', username: 'x', transport: 'direct', direct_listener: 'engine', direct_address: ' 192.0.2.7 ' });
   assert.deepEqual([direct.transport, direct.directListener, direct.directAddress], ['direct', 'engine', '192.0.2.7']);
   assert.throws(() => parseConfig({ username: 'x' }), /config.address is required/);

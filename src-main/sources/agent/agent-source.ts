@@ -14,7 +14,8 @@ import { WirePeer } from '../../replication/wire/peer.js';
 import { type AgentConfig, type AgentSecret } from './config.js';
 import { takeView } from './consistency-view.js';
 import { toHost } from './inventory-map.js';
-import { RemoteDisk } from './remote-disk.js';
+import { RemoteDisk, type DiskLinker } from './remote-disk.js';
+import { linkToSink } from './sink-link.js';
 import { AgentSession } from './session.js';
 import { removeRuntimeCache } from './runtime-cache.js';
 import { connectSsh, execText, sh, type SshConnection } from './ssh.js';
@@ -76,7 +77,7 @@ export class AgentSource implements SourceDriver {
     return (await this.inventory(signal)).checks;
   }
 
-  async openSnapshot(ref: string, _options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot> {
+  async openSnapshot(ref: string, options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot> {
     this.assertRef(ref);
     const { inventory } = await this.inventory(signal);
     const session = this.session!;
@@ -87,12 +88,15 @@ export class AgentSource implements SourceDriver {
     if (inventory.uid !== 0) throw new RehostError('FORBIDDEN', `the agent on ${this.config.address} runs as ${this.config.username} (uid ${inventory.uid}) and reading disks needs root (environment check ACCOUNT_RIGHTS): set "sudo": true with a NOPASSWD sudoers rule, or log in as root`, { field: 'config.sudo' });
     const view = await takeView(session.peer, inventory.disks.map((d) => d.path), this.deps.log, signal);
     const zstd = session.hello.codecs.includes('zstd');
-    const channel = this.config.transport === 'direct' ? await this.openDirect(session, signal) : { peer: session.peer, description: 'relay (over the SSH connection the engine holds)', close: () => undefined };
+    // Direct to the target's sink agents: the SSH channel carries only control and digests.
+    const toSinks = this.config.transport === 'direct' && options.directSinks === true;
+    const channel = this.config.transport === 'direct' && !toSinks ? await this.openDirect(session, signal) : this.controlChannel(session, toSinks);
+    const linker = toSinks ? this.sinkLinker(session) : null;
     const disks: RemoteDisk[] = [];
     try {
       for (const [index, d] of inventory.disks.entries()) {
         const opened = await session.peer.call<{ handle: number; size: number }>('open', { path: view.reads[d.path] ?? d.path }, signal);
-        disks.push(new RemoteDisk(index, opened.size, d.path, opened.handle, channel.peer, zstd));
+        disks.push(new RemoteDisk(index, opened.size, d.path, opened.handle, channel.peer, zstd, linker));
       }
     } catch (err) {
       channel.close();
@@ -125,7 +129,7 @@ export class AgentSource implements SourceDriver {
    */
   private async openDirect(session: AgentSession, signal: AbortSignal): Promise<DataChannel> {
     const [engine, agent] = await Promise.all([mintIdentity('rehost-engine'), mintIdentity('rehost-agent')]);
-    const agentListens = this.config.directListener === 'agent';
+    const agentListens = this.config.directListener !== 'engine';
     const host = this.config.directAddress ?? (agentListens ? this.sshAddress('remote') : this.sshAddress('local'));
     if (host === null) throw new RehostError('VALIDATION', 'direct transport: the address to connect to is unknown; set config.direct_address', { field: 'config.direct_address' });
     let where = `${host}:?`;
@@ -172,6 +176,19 @@ export class AgentSource implements SourceDriver {
       const who = agentListens ? `the engine could not connect to the agent at ${where}` : `the agent on ${this.config.address} could not connect to the engine at ${where}`;
       throw new RehostError('UNAVAILABLE', `direct transport: ${who} within ${DIRECT_CONNECT_MS / 1000} s: ${why}. That address must be reachable (config.direct_address, config.direct_listener), or use transport "relay"`, { field: 'config.transport' }, { cause: err });
     }
+  }
+
+  /** The SSH relay as the data channel, or (direct to sink agents) as the control channel only. */
+  private controlChannel(session: AgentSession, toSinks: boolean): DataChannel {
+    const description = toSinks
+      ? 'direct (source agent → the target\'s sink agent over TLS 1.3, per-job certificates pinned on both sides, linked per disk; the engine only coordinates)'
+      : 'relay (over the SSH connection the engine holds)';
+    return { peer: session.peer, description, close: () => undefined };
+  }
+
+  /** Links one disk of this session to a sink agent (sink-link.ts). */
+  private sinkLinker(session: AgentSession): DiskLinker {
+    return (disk, sink, signal) => linkToSink({ peer: session.peer, config: this.config, sourceAddress: this.sshAddress('remote'), log: this.deps.log }, disk, sink, signal);
   }
 
   /** An end of the SSH connection: the engine's (`local`, the host reaches us there) or the host's (`remote`). */

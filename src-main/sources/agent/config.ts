@@ -12,7 +12,12 @@ export interface AgentConfig {
   disks: string[];
   /** How disk data travels: over the engine's SSH channel (`relay`) or pinned TLS 1.3 from the agent (`direct`). */
   transport: 'relay' | 'direct';
-  /** Which end listens for `direct`: the engine (the agent dials; the default) or the agent. */
+  /**
+   * Which end listens for `direct`: the source `agent`, or the `engine` (meaning the other end:
+   * the engine, or the sink agent of a KVM host or gateway). Unset, each link takes the direction
+   * that works through NAT: the engine dials the agent (as it dials SSH), and the source agent
+   * dials a sink agent (a cloud gateway seldom reaches into the customer's network).
+   */
   directListener?: 'engine' | 'agent';
   /** The address the dialing end connects to for `direct`; null = that end of the SSH connection. */
   directAddress: string | null;
@@ -43,7 +48,7 @@ export function parseConfig(config: Record<string, unknown>): AgentConfig {
     hostKey: typeof config.host_key === 'string' ? config.host_key : null,
     disks,
     transport: config.transport === 'direct' ? 'direct' : 'relay',
-    directListener: config.direct_listener === 'engine' ? 'engine' : 'agent',
+    directListener: config.direct_listener === 'engine' || config.direct_listener === 'agent' ? config.direct_listener : undefined,
     directAddress: typeof config.direct_address === 'string' && config.direct_address.trim() !== '' ? config.direct_address.trim() : null,
   };
 }

@@ -1,12 +1,13 @@
 /**
  * A disk read through the agent, over whichever channel the snapshot uses (the SSH relay or the
- * direct TLS connection): reads at offsets come back zstd-compressed when that pays, and
+ * direct TLS connection), or forwarded by the agent to a sink agent (`forwardTo`, transport direct
+ * to a gateway or KVM host): reads at offsets come back zstd-compressed when that pays, and
  * `changedChunks` compares digests at the source so unchanged chunks are never read across the
  * link. Chunks arrive in pooled buffers the replicator gives back through `release`.
  */
 import { createRequire } from 'node:module';
 import type { ByteRange } from '../../core/model.js';
-import type { SourceDisk } from '../../core/drivers.js';
+import type { ChunkForwarder, DiskSink, SourceDisk } from '../../core/drivers.js';
 import { DIRECT_ALIGN } from '../../replication/aligned.js';
 import { BufferPool } from '../../replication/buffer-pool.js';
 import { CHUNK_SIZE } from '../../replication/chunk-plan.js';
@@ -55,6 +56,9 @@ function zeroChunk(length: number): Buffer {
   return z;
 }
 
+/** Links a source disk (its handle in the source agent) to a sink, for transport direct to sink agents. */
+export type DiskLinker = (disk: { handle: number; zstd: boolean }, sink: DiskSink, signal: AbortSignal) => Promise<ChunkForwarder>;
+
 export class RemoteDisk implements SourceDisk {
   private readonly pool: BufferPool;
   private readonly dctx: DCtx;
@@ -66,6 +70,8 @@ export class RemoteDisk implements SourceDisk {
     private readonly handle: number,
     private readonly peer: WirePeer,
     private readonly zstd: boolean,
+    /** Transport direct to the target's sink agents: links this disk to a sink (sink-link.ts). */
+    private readonly linker: DiskLinker | null = null,
   ) {
     ({ pool: this.pool, dctx: this.dctx } = channelOf(peer));
   }
@@ -94,6 +100,11 @@ export class RemoteDisk implements SourceDisk {
       this.pool.give(frame.payload);
     }
     return out;
+  }
+
+  /** Null for relay and for direct to the engine: the data then comes through `read`. */
+  async forwardTo(sink: DiskSink, signal: AbortSignal): Promise<ChunkForwarder | null> {
+    return this.linker === null ? null : this.linker({ handle: this.handle, zstd: this.zstd }, sink, signal);
   }
 
   release(data: Uint8Array): void {

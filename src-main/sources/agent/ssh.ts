@@ -20,12 +20,15 @@ export interface SshConnection {
   identity: string;
 }
 
-function describe(config: AgentConfig): string {
+/** What an SSH connection needs of a config: the Agent source's, or a gateway's. */
+export type SshTarget = Pick<AgentConfig, 'address' | 'port' | 'username'>;
+
+function describe(config: SshTarget): string {
   return `${config.username}@${config.address}:${config.port}`;
 }
 
 /** Maps ssh2's errors onto clear, retryable reasons. */
-function connectError(config: AgentConfig, err: Error & { level?: string; code?: string }, mismatch: string | null): RehostError {
+function connectError(config: SshTarget, err: Error & { level?: string; code?: string }, mismatch: string | null): RehostError {
   const where = describe(config);
   if (mismatch !== null) return new RehostError('CONFLICT', mismatch, { field: 'config.host_key' });
   if (err.level === 'client-authentication') return new RehostError('UNAUTHORIZED', `SSH login to ${where} was refused: wrong password or key`, { field: 'config.password' }, { cause: err });
@@ -36,7 +39,7 @@ function connectError(config: AgentConfig, err: Error & { level?: string; code?:
 }
 
 /** Connects; a `pinned` fingerprint that differs from the server's refuses the connection. */
-export function connectSsh(config: AgentConfig, secret: AgentSecret, pinned: string | null, signal: AbortSignal): Promise<SshConnection> {
+export function connectSsh(config: SshTarget, secret: AgentSecret, pinned: string | null, signal: AbortSignal): Promise<SshConnection> {
   signal.throwIfAborted();
   const client = new Client();
   let identity = '';

@@ -30,5 +30,6 @@ export function createKvmTarget(deps: DriverDeps, config: Record<string, unknown
   const uri = typeof config.libvirt_uri === 'string' && config.libvirt_uri !== '' ? config.libvirt_uri : null;
   if (uri !== null && !/^[a-z0-9+]+:\/\/[^\s'"]*$/i.test(uri)) throw new RehostError('VALIDATION', `config.libvirt_uri: ${uri} is not a libvirt URI such as qemu:///system`, { field: 'config.libvirt_uri' });
   const libvirt = new Libvirt(ssh, { uri: uri ?? DEFAULT_LIBVIRT_URI, sudo: config.sudo === true, required: uri !== null });
-  return new KvmTarget(deps, ssh, new KvmLayout(typeof config.path === 'string' ? config.path : '/var/lib/rehost'), libvirt);
+  const directAddress = typeof config.direct_address === 'string' && config.direct_address.trim() !== '' ? config.direct_address.trim() : null;
+  return new KvmTarget(deps, ssh, new KvmLayout(typeof config.path === 'string' ? config.path : '/var/lib/rehost'), libvirt, directAddress);
 }

@@ -22,7 +22,8 @@ type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
 
 export class KvmTarget implements TargetDriver {
   readonly cloudType = 'KVM' as const;
-  readonly capabilities: TargetCapabilities = { resources: RESOURCES };
+  /** Volumes are written by an agent on the host when a source agent sends chunks directly. */
+  readonly capabilities: TargetCapabilities = { resources: RESOURCES, directSinks: true };
   readonly snapshots: TargetSnapshots;
   readonly machines: KvmMachines;
   private readonly sinks = new Set<DiskSink>();
@@ -32,6 +33,8 @@ export class KvmTarget implements TargetDriver {
     private readonly ssh: KvmSsh,
     private readonly layout: KvmLayout,
     private readonly libvirt: Libvirt,
+    /** `config.direct_address`: where source agents reach this host for transport direct. */
+    private readonly directAddress: string | null = null,
   ) {
     const snapshots = new KvmSnapshots(ssh, layout, deps.log);
     this.snapshots = snapshots;
@@ -89,7 +92,8 @@ export class KvmTarget implements TargetDriver {
     signal.throwIfAborted();
     // The volume files are the SSH user's (SFTP made them), so the agent that hashes them needs no sudo.
     const startAgent = async (s: AbortSignal) => AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: false, log: this.deps.log }, s);
-    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref), startAgent);
+    const directAddress = async () => this.directAddress ?? (await this.ssh.remoteAddress());
+    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref), startAgent, directAddress);
     this.sinks.add(sink);
     return sink;
   }

@@ -65,6 +65,13 @@ export class KvmSsh {
     if (pending) (await pending.catch(() => null))?.end();
   }
 
+  /** The KVM host's address as this connection reached it (an IP, even when configured by name). */
+  async remoteAddress(): Promise<string> {
+    const client = await this.client();
+    const sock = (client as unknown as { _sock?: { remoteAddress?: string } })._sock;
+    return sock?.remoteAddress ?? this.conn.address;
+  }
+
   /** The live connection, for protocols beyond exec and SFTP (the agent's wire protocol). */
   connection(): Promise<Client> {
     return this.client();

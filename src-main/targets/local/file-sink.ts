@@ -25,7 +25,7 @@ export class FileSink implements DiskSink {
   private constructor(
     private readonly fh: FileHandle,
     /** The same file opened with O_DIRECT, or null where that is refused (tmpfs) or failed once. */
-    private direct: FileHandle | null,
+    private directHandle: FileHandle | null,
     readonly sizeBytes: number,
     private readonly path: string,
     private readonly onClose: (sink: FileSink) => void,
@@ -46,12 +46,12 @@ export class FileSink implements DiskSink {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.check(offset, data.byteLength);
-    if (this.direct !== null && offset % DIRECT_ALIGN === 0 && data.byteLength % DIRECT_ALIGN === 0 && data.byteLength <= CHUNK_SIZE) {
+    if (this.directHandle !== null && offset % DIRECT_ALIGN === 0 && data.byteLength % DIRECT_ALIGN === 0 && data.byteLength <= CHUNK_SIZE) {
       // A memory copy into an aligned buffer costs far less than the page cache's copy.
       const staged = isAligned(data) ? data : this.staging.take(data.byteLength);
       try {
         if (staged !== data) staged.set(data);
-        if (await this.directly(() => this.writeAll(this.direct!, staged, offset))) return;
+        if (await this.directly(() => this.writeAll(this.directHandle!, staged, offset))) return;
       } finally {
         if (staged !== data) this.staging.give(staged);
       }
@@ -76,8 +76,8 @@ export class FileSink implements DiskSink {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      const direct = this.direct;
-      this.direct = null;
+      const direct = this.directHandle;
+      this.directHandle = null;
       await direct?.close().catch(() => undefined);
       return false;
     }
@@ -96,7 +96,7 @@ export class FileSink implements DiskSink {
   private async readInto(buf: Buffer, offset: number): Promise<Buffer> {
     // Direct where the buffer is aligned with room for whole pages (verification reads what the
     // disk holds, not what the page cache remembers).
-    const direct = this.direct;
+    const direct = this.directHandle;
     if (direct !== null && offset % DIRECT_ALIGN === 0 && isAligned(buf) && buf.byteOffset + alignUp(buf.length) <= buf.buffer.byteLength) {
       const whole = new Uint8Array(buf.buffer, buf.byteOffset, alignUp(buf.length));
       if (await this.directly(() => this.readAll(direct, whole, buf.length, offset))) return buf;
@@ -131,7 +131,7 @@ export class FileSink implements DiskSink {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this);
-    await this.direct?.close();
+    await this.directHandle?.close();
     await this.fh.close();
   }
 

@@ -86,6 +86,7 @@ function parseGateway(config: Record<string, unknown>, secret: Record<string, st
     flavorId,
     networkId,
     address: text(config, 'gateway_address'),
+    directAddress: text(config, 'gateway_direct_address'),
     sshPort: port(config, 'gateway_ssh_port', 22),
     username,
     hostKey,

@@ -22,6 +22,8 @@ export interface GatewaySettings {
   networkId: string | null;
   /** SSH address of the gateway; overrides the server's own address (needed behind NAT, and with the test peer). */
   address: string | null;
+  /** Where source agents connect for transport direct; null or absent = the address SSH reached. */
+  directAddress?: string | null;
   sshPort: number;
   username: string;
   /** Pinned host key `SHA256:…`; null = pinned on first use (kept in the driver's work folder). */

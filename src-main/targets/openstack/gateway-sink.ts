@@ -8,9 +8,10 @@
  */
 import { compress, decompress } from 'zstd-napi';
 import { RehostError } from '../../../src-shared/errors.js';
-import type { DiskSink } from '../../core/drivers.js';
+import type { DirectSinkPort, DiskSink } from '../../core/drivers.js';
 import type { ByteRange } from '../../core/model.js';
 import type { AgentSession } from '../../sources/agent/session.js';
+import { AgentSinkPort } from '../../sources/agent/sink-port.js';
 import { Codec, encodeRead, encodeWrite, Msg } from '../../replication/wire/messages.js';
 
 /** Writes in flight: 8 × 4 MiB chunks. */
@@ -24,6 +25,8 @@ export class GatewaySink implements DiskSink {
   private readonly inflight = new Set<Promise<unknown>>();
   private failure: Error | null = null;
   private closed = false;
+  /** Transport direct: the source agent writes to this volume through the gateway's agent itself. */
+  readonly direct: DirectSinkPort;
 
   private constructor(
     private readonly session: AgentSession,
@@ -32,19 +35,26 @@ export class GatewaySink implements DiskSink {
     private readonly path: string,
     private readonly blank: boolean,
     private readonly zstd: boolean,
-  ) {}
+    directAddress: (signal: AbortSignal) => Promise<string>,
+  ) {
+    const opener = async () => {
+      if (this.closed) throw new RehostError('CONFLICT', `volume device ${this.path} on the gateway is closed`);
+      return { peer: this.session.peer, handle: this.handle };
+    };
+    this.direct = new AgentSinkPort(opener, directAddress, 'the sink agent on the gateway');
+  }
 
   /**
    * Opens `path` on the gateway for writing. `blank`: the volume is known to hold only zeros
    * (Rehost created it and never wrote to it).
    */
-  static async open(session: AgentSession, path: string, expectedBytes: number, blank: boolean, signal: AbortSignal): Promise<GatewaySink> {
+  static async open(session: AgentSession, path: string, expectedBytes: number, blank: boolean, directAddress: (signal: AbortSignal) => Promise<string>, signal: AbortSignal): Promise<GatewaySink> {
     const opened = await session.peer.call<{ handle: number; size: number }>('open', { path, size: expectedBytes }, signal);
     if (opened.size < expectedBytes) {
       await session.peer.call('close', { handle: opened.handle }).catch(() => undefined);
       throw new RehostError('CONFLICT', `the gateway device ${path} holds ${opened.size} bytes, less than the volume's ${expectedBytes}: wrong device or volume not extended`);
     }
-    return new GatewaySink(session, opened.handle, opened.size, path, blank, session.hello.codecs.includes('zstd'));
+    return new GatewaySink(session, opened.handle, opened.size, path, blank, session.hello.codecs.includes('zstd'), directAddress);
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import { RehostError } from '../../../src-shared/errors.js';
 import { AgentSession } from '../../sources/agent/session.js';
-import type { AgentConfig } from '../../sources/agent/config.js';
 import { connectSsh, execText, sh } from '../../sources/agent/ssh.js';
 import { OpenStackError } from './client/index.js';
 import type { Server } from './client/nova.js';
@@ -32,6 +31,8 @@ export interface DeviceHint {
 
 interface Connection {
   client: Client;
+  /** The gateway's address as this connection reached it. */
+  remoteAddress: string;
   /** The sink agent, started once and shared by every open volume. */
   session: Promise<AgentSession> | null;
 }
@@ -133,6 +134,14 @@ export class Gateway {
   }
 
   /**
+   * Where source agents reach the gateway for transport direct (its sink agent listens there):
+   * `config.gateway_direct_address`, else the address the engine's SSH connection reached.
+   */
+  async directAddress(signal: AbortSignal): Promise<string> {
+    return this.ctx.config.gateway.directAddress ?? (await this.connect(signal)).remoteAddress;
+  }
+
+  /**
    * The device of `volumeId` inside the gateway: by serial (virtio-blk shows the first 20
    * characters of the volume id, virtio-scsi the whole id) or WWN, never by attach order; else the
    * path the attachment reports when it exists there (file-backed volumes). Waits for a device
@@ -202,8 +211,7 @@ export class Gateway {
     const g = this.ctx.config.gateway;
     const address = this.address(server);
     const pinned = g.hostKey ?? this.readPin(server.id);
-    // connectSsh reads only the address, port and user; the rest is the Agent source's
-    const config = { address, port: g.sshPort, username: g.username, sudo: g.sudo, hostKey: pinned, disks: [], transport: 'relay', directAddress: null } as AgentConfig;
+    const config = { address, port: g.sshPort, username: g.username };
     const secret = {
       ...(this.ctx.secret.gateway_password ? { password: this.ctx.secret.gateway_password } : {}),
       ...(this.ctx.secret.gateway_private_key ? { privateKey: this.ctx.secret.gateway_private_key } : {}),
@@ -216,7 +224,8 @@ export class Gateway {
         const { client, identity } = await connectSsh(config, secret, pinned, signal);
         client.once('close', () => (this.connection = null));
         if (pinned === null) this.writePin(server.id, identity);
-        return { client, session: null };
+        const sock = (client as unknown as { _sock?: { remoteAddress?: string } })._sock;
+        return { client, session: null, remoteAddress: sock?.remoteAddress ?? address };
       } catch (err) {
         // a gateway that is still booting refuses connections for a while
         if (RehostError.is(err, 'UNAVAILABLE') && Date.now() < deadline) {

@@ -21,7 +21,8 @@ const NEEDED_SERVICES = ['compute', 'volumev3', 'network'] as const;
 
 export class OpenStackTarget implements TargetDriver {
   readonly cloudType = 'OpenStack' as const;
-  readonly capabilities: TargetCapabilities = { resources: RESOURCES };
+  /** The gateway's agent writes the volumes: a source agent can send it chunks directly. */
+  readonly capabilities: TargetCapabilities = { resources: RESOURCES, directSinks: true };
   readonly snapshots: OpenStackSnapshots;
   readonly machines: OpenStackMachines;
   readonly gateway: Gateway;
@@ -67,7 +68,7 @@ export class OpenStackTarget implements TargetDriver {
     this.ctx.log.info({ volume: cinderVolume.id, device: device.path, by: device.how }, 'sync volume found in the gateway');
     const blank = cinderVolume.metadata[META_WRITTEN] !== '1';
     const session = await this.gateway.agent(signal);
-    const sink = await GatewaySink.open(session, device.path, cinderVolume.size * 1024 ** 3, blank, signal);
+    const sink = await GatewaySink.open(session, device.path, cinderVolume.size * 1024 ** 3, blank, (s) => this.gateway.directAddress(s), signal);
     // from now on the volume may hold data: a later sync must not assume zeros
     if (blank) await cinder.updateVolumeMetadata(cinderVolume.id, { [META_WRITTEN]: '1' }, signal);
     this.sinks.add(sink);
