@@ -76,7 +76,7 @@ export class AgentSource implements SourceDriver {
     return (await this.inventory(signal)).checks;
   }
 
-  async openSnapshot(ref: string, _options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot> {
+  async openSnapshot(ref: string, options: OpenSnapshotOptions, signal: AbortSignal): Promise<SourceSnapshot> {
     this.assertRef(ref);
     const { inventory } = await this.inventory(signal);
     const session = this.session!;
@@ -93,7 +93,7 @@ export class AgentSource implements SourceDriver {
     try {
       for (const [index, path] of paths.entries()) {
         const opened = await session.peer.call<{ handle: number; size: number }>('open', { path: view.reads[path] ?? path }, signal);
-        disks.push(new RemoteDisk(index, opened.size, path, opened.handle, channel.peer, zstd));
+        disks.push(new RemoteDisk(index, opened.size, path, opened.handle, channel.peer, zstd, options.mode === 'full'));
       }
     } catch (err) {
       channel.close();
