@@ -1,12 +1,14 @@
 /**
  * The consistency planner without a host: which disks get an LVM snapshot, how big, the exact
  * lvcreate/lvremove commands, which file systems are frozen, and the converging-passes fallback
- * with its reason. (The LVM path itself needs device-mapper, which this sandbox's kernel lacks;
+ * with its reason; a whole disk holding a PV read through a device-mapper view whose table maps
+ * each LV's extents (from `lvs --segments` seg_pe_ranges and `pvs` pe_start) to its snapshot. (The LVM path itself needs device-mapper, which this sandbox's kernel lacks;
  * the fallback also runs for real in the agent integration tests.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describePlan, planSnapshot, snapshotSize, SNAPSHOT_MAX, SNAPSHOT_MIN, takeSnapshot, type HostFacts, type LvRow, type Runner } from './consistency.js';
+import { viewTable } from './consistency-pv.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -136,4 +138,114 @@ test('LVM snapshot (commands recorded): when the second volume fails, the first 
   const { log, exec } = recorder((argv) => (argv[0] === 'lvcreate' && argv.at(-1) === 'vg0/home' ? 'Insufficient free space' : null));
   assert.throws(() => takeSnapshot(f, 'id3', exec), /LVM snapshot of vg0\/home failed: Insufficient free space/);
   assert.deepEqual(log.at(-1), 'lvremove --force --yes vg0/root-rehost-id3');
+});
+
+// ---------------------------------------------------------------- a whole disk holding a PV
+
+const PART = GiB + MiB; // /dev/sda2 starts here on /dev/sda (after a 1 GiB /boot)
+const disk = { path: '/dev/sda', real: '/dev/sda', sizeBytes: 40 * GiB };
+const pvRoot = { ...lv('root', 'vg0', 10 * GiB, 20 * GiB), real: '/dev/dm-0' };
+const pvHome = { ...lv('home', 'vg0', 4 * GiB, 20 * GiB), real: '/dev/dm-1' };
+const pvFactsOf = (over: Partial<HostFacts> = {}): HostFacts =>
+  facts({
+    disks: [disk],
+    lvs: [pvRoot, pvHome],
+    mounts: [{ device: '/dev/dm-0', mountPoint: '/' }, { device: '/dev/dm-1', mountPoint: '/home' }, { device: '/dev/sda1', mountPoint: '/boot' }],
+    pvs: [{ name: '/dev/sda2', vg: 'vg0', peStart: MiB, extentBytes: EXT, disk: '/dev/sda', offsetInDisk: PART }],
+    segments: [
+      { vg: 'vg0', lv: 'root', segtype: 'linear', lvOffset: 0, size: 10 * GiB, peRanges: '/dev/sda2:0-2559' },
+      { vg: 'vg0', lv: 'home', segtype: 'linear', lvOffset: 0, size: 2 * GiB, peRanges: '/dev/sda2:2560-3071' },
+      // home grew later, past 2 GiB of free extents.
+      { vg: 'vg0', lv: 'home', segtype: 'linear', lvOffset: 2 * GiB, size: 2 * GiB, peRanges: '/dev/sda2:3584-4095' },
+    ],
+    ...over,
+  });
+
+test('a whole disk holding a PV: every LV on it gets a snapshot, and a view reads their extents from the snapshots', () => {
+  const plan = planSnapshot(pvFactsOf(), 'pv1');
+  assert.equal(plan.kind, 'lvm-snapshot', plan.kind === 'converging-passes' ? plan.reason : '');
+  if (plan.kind !== 'lvm-snapshot') return;
+  assert.deepEqual(plan.steps.map((s) => [s.disk, s.lv, s.readPath, s.sizeBytes]), [[null, 'root', '/dev/vg0/root-rehost-pv1', 2 * GiB], [null, 'home', '/dev/vg0/home-rehost-pv1', 816 * MiB]]);
+  assert.deepEqual(plan.freeze, ['/', '/home']);
+  const view = plan.views[0]!;
+  assert.deepEqual([view.disk, view.readPath, view.lvs], ['/dev/sda', '/dev/mapper/rehost-view-pv1-0', ['vg0/root', 'vg0/home']]);
+  const s = (b: number) => b / 512;
+  const pe = (n: number) => PART + MiB + n * EXT;
+  assert.equal(
+    viewTable(view, { disk: '/dev/sda', metadata: '/dev/loop9', snapshot: (k) => `/dev/${k}-rehost-pv1` }),
+    [
+      `0 ${s(PART)} linear /dev/sda 0`,
+      `${s(PART)} ${s(MiB)} linear /dev/loop9 0`,
+      `${s(pe(0))} ${s(10 * GiB)} linear /dev/vg0/root-rehost-pv1 0`,
+      `${s(pe(2560))} ${s(2 * GiB)} linear /dev/vg0/home-rehost-pv1 0`,
+      `${s(pe(3072))} ${s(2 * GiB)} linear /dev/sda ${s(pe(3072))}`,
+      `${s(pe(3584))} ${s(2 * GiB)} linear /dev/vg0/home-rehost-pv1 ${s(2 * GiB)}`,
+      `${s(pe(4096))} ${s(40 * GiB - pe(4096))} linear /dev/sda ${s(pe(4096))}`,
+    ].join('\n'),
+  );
+  assert.match(describePlan(plan), /\/dev\/sda read through a device-mapper view: vg0\/root, vg0\/home from their snapshots, the LVM metadata of \/dev\/sda2 as before the snapshots/);
+});
+
+test('a PV disk whose LVs cannot be served from snapshots falls back to converging passes, naming why', () => {
+  const cases: [Partial<HostFacts>, RegExp][] = [
+    [{ segments: [{ vg: 'vg0', lv: 'root', segtype: 'striped', lvOffset: 0, size: 10 * GiB, peRanges: '/dev/sda2:0-1279 /dev/sdb:0-1279' }] }, /vg0\/root has a striped segment on \/dev\/sda2/],
+    [{ segments: [] }, /the physical volume \/dev\/sda2 on \/dev\/sda carries no logical volume/],
+    [{ pvs: [] }, /\/dev\/sda is not an LVM logical volume nor holds a physical volume/],
+    [{ disks: [{ ...disk, sizeBytes: 0 }] }, /size of \/dev\/sda is unknown/],
+    [{ deviceMapper: false }, /no device-mapper/],
+    [{ lvs: [{ ...pvRoot, vgFreeBytes: 0 }, { ...pvHome, vgFreeBytes: 0 }] }, /vg0 has no free extents/],
+  ];
+  for (const [over, reason] of cases) {
+    const plan = planSnapshot(pvFactsOf(over), 'x');
+    assert.equal(plan.kind, 'converging-passes');
+    assert.match(describePlan(plan), reason);
+  }
+});
+
+function viewRecorder(fail: (argv: string[]) => string | null = () => null) {
+  const rec = recorder(fail);
+  const files = new Map<string, string>();
+  const exec: Runner = (argv) => {
+    rec.exec(argv);
+    return argv[0] === 'losetup' && argv.includes('--show') ? '/dev/loop9\n' : '';
+  };
+  return { log: rec.log, exec, files, io: { workDir: '/run/rehost-test', writeFile: (p: string, t: string) => void files.set(p, t) } };
+}
+
+test('PV disk view (commands recorded, not run: no device-mapper here): metadata saved, freeze, snapshots, thaw, view created; released in reverse', () => {
+  const { log, exec, files, io } = viewRecorder();
+  const taken = takeSnapshot(pvFactsOf(), 'pv2', exec, io);
+  assert.deepEqual(log, [
+    'dd if=/dev/sda2 of=/run/rehost-test/rehost-view-pv2-0.pvmeta bs=1048576 count=1 iflag=fullblock status=none',
+    'losetup --find --show --read-only /run/rehost-test/rehost-view-pv2-0.pvmeta',
+    'fsfreeze --freeze /',
+    'fsfreeze --freeze /home',
+    `lvcreate --config backup { backup = 0 archive = 0 } --snapshot --name root-rehost-pv2 --size ${2 * GiB}b --yes vg0/root`,
+    `lvcreate --config backup { backup = 0 archive = 0 } --snapshot --name home-rehost-pv2 --size ${816 * MiB}b --yes vg0/home`,
+    'fsfreeze --unfreeze /',
+    'fsfreeze --unfreeze /home',
+    'dmsetup create rehost-view-pv2-0 --readonly /run/rehost-test/rehost-view-pv2-0.table',
+  ]);
+  assert.deepEqual(taken.reads, { '/dev/sda': '/dev/mapper/rehost-view-pv2-0' });
+  const table = files.get('/run/rehost-test/rehost-view-pv2-0.table')!;
+  assert.match(table, /^0 \d+ linear \/dev\/sda 0\n\d+ 2048 linear \/dev\/loop9 0\n\d+ \d+ linear \/dev\/vg0\/root-rehost-pv2 0\n/);
+  assert.deepEqual(taken.cleanup.map((c) => c.join(' ')), [
+    'dmsetup remove --retry rehost-view-pv2-0',
+    'lvremove --force --yes vg0/root-rehost-pv2',
+    'lvremove --force --yes vg0/home-rehost-pv2',
+    'losetup --detach /dev/loop9',
+    'rm -f /run/rehost-test/rehost-view-pv2-0.pvmeta /run/rehost-test/rehost-view-pv2-0.table',
+  ]);
+  assert.match(taken.method, /^LVM snapshot: vg0\/root → root-rehost-pv2 \(2\.0 GiB\), vg0\/home → home-rehost-pv2 \(816 MiB\); fsfreeze on \/, \/home around the snapshot moment; \/dev\/sda read through a device-mapper view/);
+});
+
+test('PV disk view (commands recorded): a failed view removes the snapshots and the metadata loop', () => {
+  const { log, exec, io } = viewRecorder((argv) => (argv[0] === 'dmsetup' ? 'device-mapper: reload ioctl failed' : null));
+  assert.throws(() => takeSnapshot(pvFactsOf({ fsfreeze: false }), 'pv3', exec, io), /the device-mapper view of \/dev\/sda failed: device-mapper: reload ioctl failed/);
+  assert.deepEqual(log.slice(log.indexOf('dmsetup create rehost-view-pv3-0 --readonly /run/rehost-test/rehost-view-pv3-0.table') + 1), [
+    'losetup --detach /dev/loop9',
+    'rm -f /run/rehost-test/rehost-view-pv3-0.pvmeta /run/rehost-test/rehost-view-pv3-0.table',
+    'lvremove --force --yes vg0/root-rehost-pv3',
+    'lvremove --force --yes vg0/home-rehost-pv3',
+  ]);
 });

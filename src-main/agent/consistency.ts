@@ -1,15 +1,19 @@
 /**
  * A point-in-time view of the disks where the host allows it: when every disk is an LVM logical
- * volume and its volume group has free extents, an LVM snapshot of each (lvcreate -s), with the
- * mounted file systems on them frozen (fsfreeze -f / -u) around the snapshot moment so what the
- * snapshot holds is clean on disk. Otherwise the disks are read live and consistency comes from
+ * volume, or a whole disk holding a PV whose LVs are linear (read through a device-mapper view
+ * over their snapshots: consistency-pv.ts, pv-view.ts), and the volume groups have free extents:
+ * an LVM snapshot of each LV (lvcreate -s), with the mounted file systems on them frozen
+ * (fsfreeze -f / -u) around the snapshot moment so what the snapshot holds is clean on disk. Otherwise the disks are read live and consistency comes from
  * converging passes (each incremental pass copies what changed during the previous one; the final
  * pass at cutover runs with services stopped). Planning is pure (planSnapshot); takeSnapshot runs
  * the plan and undoes what it did when a step fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { describeView, planPvViews, type LvSegment, type PvRow, type PvView } from './consistency-pv.js';
+import { createViews, pvFacts, saveMetadata, undoViews, viewCleanup } from './pv-view.js';
 
 /** One logical volume as `lvs` reports it (bytes). */
 export interface LvRow {
@@ -32,14 +36,17 @@ export interface MountRow {
 }
 
 export interface HostFacts {
-  /** The disks to copy, as configured, with their resolved device node. */
-  disks: { path: string; real: string }[];
+  /** The disks to copy, as configured, with their resolved device node (and size, for views). */
+  disks: { path: string; real: string; sizeBytes?: number }[];
   lvs: LvRow[];
   mounts: MountRow[];
   /** /dev/mapper/control exists: the kernel has device-mapper, so snapshots can be made. */
   deviceMapper: boolean;
   /** The fsfreeze tool exists. */
   fsfreeze: boolean;
+  /** PVs placed on the configured disks and the LV segments (undefined: disks that are not LVs are read live). */
+  pvs?: PvRow[];
+  segments?: LvSegment[];
 }
 
 /** Snapshot size as a share of the origin: room for the writes made while the copy runs. */
@@ -49,7 +56,8 @@ export const SNAPSHOT_MIN = 64 * 2 ** 20;
 export const SNAPSHOT_MAX = 16 * 2 ** 30;
 
 export interface SnapshotStep {
-  disk: string;
+  /** The configured disk this LV is (null: an LV on a disk read through a view). */
+  disk: string | null;
   lv: string;
   vg: string;
   snapshot: string;
@@ -61,7 +69,7 @@ export interface SnapshotStep {
 }
 
 export type SnapshotPlan =
-  | { kind: 'lvm-snapshot'; steps: SnapshotStep[]; freeze: string[] }
+  | { kind: 'lvm-snapshot'; steps: SnapshotStep[]; freeze: string[]; views: PvView[] }
   | { kind: 'converging-passes'; reason: string };
 
 const MiB = 2 ** 20;
@@ -74,43 +82,69 @@ export function snapshotSize(size: number, free: number, extent: number, share: 
   return Math.floor(Math.min(wanted, room) / extent) * extent;
 }
 
+function snapshotStep(disk: string | null, lv: LvRow, size: number, id: string): SnapshotStep {
+  const snapshot = `${lv.name.slice(0, 80)}-rehost-${id}`;
+  return {
+    disk,
+    lv: lv.name,
+    vg: lv.vg,
+    snapshot,
+    sizeBytes: size,
+    readPath: `/dev/${lv.vg}/${snapshot}`,
+    create: ['lvcreate', '--snapshot', '--name', snapshot, '--size', `${size}b`, '--yes', `${lv.vg}/${lv.name}`],
+    remove: ['lvremove', '--force', '--yes', `${lv.vg}/${snapshot}`],
+  };
+}
+
+/**
+ * The LVs to snapshot: the disks that are LVs, and the LVs on the disks that hold a PV (each read
+ * through a view, consistency-pv.ts). A disk that is neither means converging passes for all.
+ */
+function snapshotTargets(facts: HostFacts, id: string): { direct: { disk: string; lv: LvRow }[]; views: PvView[]; viewLvs: LvRow[] } | { reason: string } {
+  const direct: { disk: string; lv: LvRow }[] = [];
+  const others: { path: string; sizeBytes: number }[] = [];
+  for (const d of facts.disks) {
+    const lv = facts.lvs.find((l) => l.real === d.real && !l.attr.startsWith('s'));
+    if (lv) direct.push({ disk: d.path, lv });
+    else if (facts.pvs === undefined) return { reason: `${d.path} is not an LVM logical volume` };
+    else others.push({ path: d.path, sizeBytes: d.sizeBytes ?? 0 });
+  }
+  if (others.length === 0) return { direct, views: [], viewLvs: [] };
+  const planned = planPvViews(others, facts.pvs ?? [], facts.segments ?? [], facts.lvs, id);
+  if ('reason' in planned) return planned;
+  const taken = new Set(direct.map((d) => `${d.lv.vg}/${d.lv.name}`));
+  return { direct, views: planned.views, viewLvs: planned.snapshot.filter((l) => !taken.has(`${l.vg}/${l.name}`)) };
+}
+
 /** Decides how to get a consistent view of `facts.disks`; `id` names the snapshots. Pure. */
 export function planSnapshot(facts: HostFacts, id: string): SnapshotPlan {
   const passes = (reason: string): SnapshotPlan => ({ kind: 'converging-passes', reason });
   if (facts.disks.length === 0) return passes('no disk');
-  const steps: SnapshotStep[] = [];
+  const targets = snapshotTargets(facts, id);
+  if ('reason' in targets) return passes(targets.reason);
+  const all = [...targets.direct.map((d) => ({ disk: d.disk as string | null, lv: d.lv })), ...targets.viewLvs.map((lv) => ({ disk: null, lv }))];
   // Several LVs of one VG share its free extents.
   const perVg = new Map<string, number>();
-  const matched = facts.disks.map((d) => ({ disk: d, lv: facts.lvs.find((l) => l.real === d.real && !l.attr.startsWith('s')) }));
-  for (const { lv } of matched) if (lv) perVg.set(lv.vg, (perVg.get(lv.vg) ?? 0) + 1);
-  for (const { disk, lv } of matched) {
-    if (!lv) return passes(`${disk.path} is not an LVM logical volume`);
+  for (const { lv } of all) perVg.set(lv.vg, (perVg.get(lv.vg) ?? 0) + 1);
+  const steps: SnapshotStep[] = [];
+  for (const { disk, lv } of all) {
     if (!facts.deviceMapper) return passes(`the kernel has no device-mapper (/dev/mapper/control) for an LVM snapshot of ${lv.vg}/${lv.name}`);
     if (lv.vgFreeBytes < lv.extentBytes) return passes(`volume group ${lv.vg} has no free extents for a snapshot of ${lv.name}`);
     const size = snapshotSize(lv.sizeBytes, lv.vgFreeBytes, lv.extentBytes, 1 / perVg.get(lv.vg)!);
     if (size === 0) return passes(`volume group ${lv.vg} has too few free extents for snapshots of ${perVg.get(lv.vg)} volumes`);
-    const snapshot = `${lv.name.slice(0, 80)}-rehost-${id}`;
-    steps.push({
-      disk: disk.path,
-      lv: lv.name,
-      vg: lv.vg,
-      snapshot,
-      sizeBytes: size,
-      readPath: `/dev/${lv.vg}/${snapshot}`,
-      create: ['lvcreate', '--snapshot', '--name', snapshot, '--size', `${size}b`, '--yes', `${lv.vg}/${lv.name}`],
-      remove: ['lvremove', '--force', '--yes', `${lv.vg}/${snapshot}`],
-    });
+    steps.push(snapshotStep(disk, lv, size, id));
   }
-  const reals = new Set(matched.map((m) => m.lv!.real));
+  const reals = new Set(all.map((m) => m.lv.real));
   const freeze = facts.fsfreeze ? [...new Set(facts.mounts.filter((m) => reals.has(m.device)).map((m) => m.mountPoint))] : [];
-  return { kind: 'lvm-snapshot', steps, freeze };
+  return { kind: 'lvm-snapshot', steps, freeze, views: targets.views };
 }
 
 /** The method as the job steps report it. Pure. */
 export function describePlan(plan: SnapshotPlan, frozen: string[] = plan.kind === 'lvm-snapshot' ? plan.freeze : []): string {
   if (plan.kind === 'converging-passes') return `converging passes (${plan.reason}: each incremental pass copies what changed during the previous one; run the final pass with services stopped)`;
   const snaps = plan.steps.map((s) => `${s.vg}/${s.lv} → ${s.snapshot} (${fmt(s.sizeBytes)})`).join(', ');
-  return `LVM snapshot: ${snaps}${frozen.length > 0 ? `; fsfreeze on ${frozen.join(', ')} around the snapshot moment` : '; no mounted file system to freeze'}`;
+  const views = plan.views.map((v) => `; ${describeView(v)}`).join('');
+  return `LVM snapshot: ${snaps}${frozen.length > 0 ? `; fsfreeze on ${frozen.join(', ')} around the snapshot moment` : '; no mounted file system to freeze'}${views}`;
 }
 
 // ---------------------------------------------------------------- the host side
@@ -158,14 +192,25 @@ function mountRows(): MountRow[] {
     .map((f) => ({ device: real(unescapeMount(f[0]!)), mountPoint: unescapeMount(f[1]!) }));
 }
 
+const readText = (p: string): string | null => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
 /** What the planner needs, read from this host. */
 export function hostFacts(disks: string[]): HostFacts {
+  const placed = disks.map((p) => ({ path: p, real: real(p), sizeBytes: Number(tryRun(['blockdev', '--getsize64', p])?.trim() ?? 0) }));
+  const pv = pvFacts(placed, tryRun, readText);
   return {
-    disks: disks.map((p) => ({ path: p, real: real(p) })),
+    disks: placed,
     lvs: lvRows(),
     mounts: mountRows(),
     deviceMapper: existsSync('/dev/mapper/control'),
     fsfreeze: tryRun(['fsfreeze', '--version']) !== null,
+    ...(pv !== undefined ? { pvs: pv.pvs, segments: pv.segments } : {}),
   };
 }
 
@@ -234,12 +279,32 @@ function createFrozen(steps: SnapshotStep[], freeze: string[], exec: Runner): st
   return frozen;
 }
 
+/** Where a view's files go (metadata copies, tables) and how they are written; tests give their own. */
+export interface ViewIo {
+  workDir: string;
+  writeFile(path: string, text: string): void;
+}
+
+const defaultIo: ViewIo = { workDir: tmpdir(), writeFile: (path, text) => writeFileSync(path, text, { mode: 0o600 }) };
+
+/** Makes the snapshots (with fsfreeze, else without: see takeSnapshot); returns the method. */
+function snapshotsWithFallback(plan: Extract<SnapshotPlan, { kind: 'lvm-snapshot' }>, exec: Runner): string {
+  try {
+    return describePlan(plan, createFrozen(plan.steps, plan.freeze, exec));
+  } catch (err) {
+    if (plan.freeze.length === 0) throw err;
+    createFrozen(plan.steps, [], exec);
+    return `${describePlan(plan, [])} (fsfreeze first was refused: ${(err as Error).message}; device-mapper froze the file systems at the snapshot moment)`;
+  }
+}
+
 /**
  * Takes the view the plan describes. Kernels before 6.6 refuse device-mapper's suspend on a file
  * system frozen from user space (EBUSY): then the snapshots are made again without fsfreeze,
- * relying on device-mapper's own freeze at the snapshot moment, and the method says so.
+ * relying on device-mapper's own freeze at the snapshot moment, and the method says so. A disk
+ * holding a PV gets its metadata saved first, then its view assembled over the snapshots.
  */
-export function takeSnapshot(facts: HostFacts, id = randomBytes(4).toString('hex'), exec: Runner = run): TakenSnapshot {
+export function takeSnapshot(facts: HostFacts, id = randomBytes(4).toString('hex'), exec: Runner = run, io: ViewIo = defaultIo): TakenSnapshot {
   const plan = planSnapshot(facts, id);
   if (plan.kind === 'converging-passes') {
     // The disks are read with O_DIRECT, past the page cache: what the file systems still hold
@@ -248,15 +313,35 @@ export function takeSnapshot(facts: HostFacts, id = randomBytes(4).toString('hex
     return { id, method: describePlan(plan), reads: Object.fromEntries(facts.disks.map((d) => [d.path, d.path])), cleanup: [] };
   }
   removeStale(plan, facts.lvs, exec);
+  const made = saveMetadata(plan.views, io.workDir, exec);
   let method: string;
   try {
-    method = describePlan(plan, createFrozen(plan.steps, plan.freeze, exec));
+    method = snapshotsWithFallback(plan, exec);
   } catch (err) {
-    if (plan.freeze.length === 0) throw err;
-    createFrozen(plan.steps, [], exec);
-    method = `${describePlan(plan, [])} (fsfreeze first was refused: ${(err as Error).message}; device-mapper froze the file systems at the snapshot moment)`;
+    undoViews(made, exec);
+    throw err;
   }
-  return { id, method, reads: Object.fromEntries(plan.steps.map((s) => [s.disk, s.readPath])), cleanup: plan.steps.map((s) => s.remove) };
+  try {
+    createViews(made, plan.steps, facts.disks, exec, io.writeFile);
+  } catch (err) {
+    undoViews(made, exec);
+    for (const s of plan.steps) tryExec(exec, s.remove);
+    throw err;
+  }
+  const reads: Record<string, string> = {};
+  for (const s of plan.steps) if (s.disk !== null) reads[s.disk] = s.readPath;
+  for (const v of plan.views) reads[v.disk] = v.readPath;
+  // Views first: they hold the snapshots open.
+  const cleanup = [...viewCleanup(made).filter((c) => c[0] === 'dmsetup'), ...plan.steps.map((s) => s.remove), ...viewCleanup(made).filter((c) => c[0] !== 'dmsetup')];
+  return { id, method, reads, cleanup };
+}
+
+function tryExec(exec: Runner, argv: string[]): void {
+  try {
+    exec(argv);
+  } catch {
+    // Best effort after a failure.
+  }
 }
 
 /** The snapshots this agent holds, by id; released on request and when the agent exits. */

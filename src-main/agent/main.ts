@@ -10,6 +10,7 @@ import { TokenBucket, type Throttle, UNLIMITED, mbpsToBytesPerSecond } from '../
 import { decodeCompare, decodeForward, decodeJson, decodeRead, decodeWrite, encodeData, encodeDigestList, encodeForwarded, encodeJson, Msg, PROTOCOL_VERSION, type Hello } from '../replication/wire/messages.js';
 import type { Frame } from '../replication/wire/frame.js';
 import { WirePeer, type RequestHandler } from '../replication/wire/peer.js';
+import { allocatedAreas } from './allocation.js';
 import { environmentChecks } from './checks.js';
 import { SnapshotTable } from './consistency.js';
 import { compareChunks } from './compare.js';
@@ -32,6 +33,8 @@ let throttle: Throttle = UNLIMITED;
 const never = new AbortController().signal;
 /** Sizes of the disks opened through `open`, for the overlapped comparison. */
 const sizes = new Map<number, number>();
+/** Paths of the disks opened through `open`, for their allocation map. */
+const paths = new Map<number, string>();
 const chunkDigest = makeChunkDigest(natives.xxh64);
 
 /** `[[offset, length], …]` from the engine, each a pair of non-negative safe integers. */
@@ -52,12 +55,21 @@ function call(op: string, args: Record<string, unknown>): unknown {
     case 'open': {
       const opened = disks.openDisk(String(args.path), role === 'sink', typeof args.size === 'number' ? args.size : undefined);
       sizes.set(opened.handle, opened.size);
+      paths.set(opened.handle, String(args.path));
       return opened;
     }
     case 'close':
       disks.close(Number(args.handle));
       sizes.delete(Number(args.handle));
+      paths.delete(Number(args.handle));
       return {};
+    case 'areas': {
+      // SEEK_DATA/SEEK_HOLE on a file or a loop's backing file (allocation.ts); null: read it all.
+      const handle = Number(args.handle);
+      const path = paths.get(handle);
+      if (path === undefined) throw new Error(`no open disk with handle ${handle}`);
+      return { ranges: allocatedAreas(path, sizes.get(handle)!) };
+    }
     case 'snapshot':
       // A point-in-time view (LVM snapshot, fsfreeze) or the live disks: consistency.ts.
       return snapshots.take((args.disks as string[] | undefined) ?? []);

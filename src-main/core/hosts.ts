@@ -174,6 +174,7 @@ function newHost(discovered: DiscoveredHost, source: Source, now: number): Host 
     disks: discovered.disks,
     nics: discovered.nics,
     checks: discovered.checks,
+    ...(discovered.sourceServer !== undefined ? { sourceServer: discovered.sourceServer } : {}),
     status: 'host_register_done',
     bootStatus: 'not_boot',
     healthStatus: 'active',

@@ -18,6 +18,7 @@ import type {
   StepStatus,
   TargetStatus,
 } from '../../src-shared/states.js';
+import type { SourceServer } from '../../src-shared/api/inventory.js';
 
 /** Milliseconds since the epoch, UTC. */
 export type Millis = number;
@@ -47,12 +48,25 @@ export interface DiskInfo {
   locator?: string;
   format?: string;
   partitionStyle?: 'MBR' | 'GPT' | 'NONE';
+  /** The partitions the source reported (agent sources). */
+  partitions?: PartitionInfo[];
+}
+
+export interface PartitionInfo {
+  index: number;
+  name: string;
+  sizeBytes: number;
+  fileSystem: string | null;
+  mountPoint: string | null;
+  usedBytes: number | null;
+  uuid: string | null;
 }
 
 export interface NicInfo {
   name: string;
   mac: string;
   ipv4: string[];
+  ipv6?: string[];
   netmask?: string;
   gateway?: string;
   mtu?: number;
@@ -73,6 +87,8 @@ export interface DiscoveredHost {
   disks: DiskInfo[];
   nics: NicInfo[];
   checks: EnvCheck[];
+  /** The source server in seed 002's shape, where the driver reports one (agent sources). */
+  sourceServer?: SourceServer;
   /** False once the machine disappeared from the source (a deleted VM). */
   present: boolean;
 }
@@ -120,6 +136,8 @@ export interface Host {
   disks: DiskInfo[];
   nics: NicInfo[];
   checks: EnvCheck[];
+  /** The source server (seed 002 shape) as discovered at registration, when the source reports one. */
+  sourceServer?: SourceServer;
   status: HostStatus;
   bootStatus: BootStatus;
   healthStatus: HealthStatus;

@@ -114,6 +114,29 @@ export class SourceService {
     return job;
   }
 
+  /**
+   * Accepts a new identity for a source whose host was reinstalled or re-keyed (PUT /sources/:id
+   * with `config.host_key` or `config.thumbprint`): pins it, drops the connection that refused
+   * the old one, and refreshes. Refused while a job of the source or of its hosts runs.
+   */
+  async acceptIdentity(id: string, field: string, value: string): Promise<string> {
+    const { store, pool, clock } = this.core;
+    const source = this.get(id);
+    const pinField = PIN_FIELDS[source.type];
+    if (pinField === undefined || field !== pinField) {
+      throw errors.validation(`config.${field}`, pinField === undefined ? `a ${source.type} source pins no identity` : `a ${source.type} source pins config.${pinField}`);
+    }
+    const hostIds = new Set(store.hosts.listBySource(id).map((h) => h.id));
+    const busy = store.jobs.listWorking().find((j) => j.ownerId !== null && (j.ownerId === id || hostIds.has(j.ownerId)));
+    if (busy) throw errors.conflict(`source ${source.name} has a running job (${busy.type} ${busy.id}); retry when it ends`);
+    const now = clock.now();
+    store.sources.put({ ...source, config: { ...source.config, [pinField]: value }, pinned: value, updatedAt: now });
+    await store.persist();
+    await pool.dropSource(id);
+    this.core.log.info({ source: id, pinned: value }, 'source identity accepted');
+    return this.startRefresh(this.get(id), 'RefreshSource', 'Refresh source inventory with the accepted identity');
+  }
+
   async remove(id: string): Promise<void> {
     const { store, pool, secrets } = this.core;
     const source = this.get(id);

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BOOT_STATUSES, HEALTH_STATUSES, HOST_STATUSES, SNAPSHOT_STATUSES } from '../states.js';
 import { IdList, PageQuery, Uuid, paged } from './common.js';
 import { SEED_CLOUD_TYPES } from './targets.js';
+import { EnvironmentCheckItem, SourceServer } from './inventory.js';
 
 const nullableString = Type.Union([Type.String(), Type.Null()]);
 const loose = Type.Object({}, { additionalProperties: true });
@@ -200,7 +201,8 @@ export const HostBaseReply = Type.Object({
       title: Type.String(),
     }),
     inventory: loose,
-    checks: Type.Array(loose),
+    checks: Type.Array(EnvironmentCheckItem),
+    source_server: Type.Union([SourceServer, Type.Null()], { description: 'Extension: the source server in seed 002 shape (Agent sources), else null' }),
   }),
 });
 

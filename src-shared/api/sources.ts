@@ -75,6 +75,24 @@ export type CreateSourceBody = Static<typeof CreateSourceBody>;
 
 const loose = Type.Object({}, { additionalProperties: true });
 
+/**
+ * PUT /sources/:id: accept a new identity for the source's host (after a reinstall or a key
+ * change): `host_key` for Agent sources, `thumbprint` for VMware. The source is refreshed with it.
+ */
+export const UpdateSourceBody = Type.Object(
+  {
+    config: Type.Object(
+      {
+        host_key: Type.Optional(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$', description: 'Agent: the SSH host key fingerprint to pin (as the refusal names it)' })),
+        thumbprint: Type.Optional(Type.String({ pattern: '^[0-9A-Fa-f:]{64,95}$', description: 'VMware: the SHA-256 certificate thumbprint to pin' })),
+      },
+      { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type UpdateSourceBody = Static<typeof UpdateSourceBody>;
+
 export const SourceItem = Type.Object({
   id: Type.String(),
   type: Type.String(),

@@ -49,7 +49,7 @@ test('agent source → local target: full sync, 1% change, incremental sync, byt
   const tree = detail.tree;
   t.diagnostic(`agent: node ${tree.agent.node}, digest ${tree.agent.digest}, codecs ${tree.agent.codecs.join(',') || 'none'}`);
   assert.equal(tree.agent.digest, 'native', 'the native xxh64 was pushed beside the agent');
-  assert.deepEqual(tree.inventory.disks.map((d: any) => [d.path, d.sizeBytes]), [[loop, DISK_MIB * 1024 * 1024]]);
+  assert.deepEqual(tree.inventory.disks.map((d: any) => [d.path, d.size]), [[loop, DISK_MIB * 1024 * 1024]]);
   assert.ok(JSON.stringify(detail.hosts[0]).includes('ACCOUNT_RIGHTS'), 'the environment checks are shown with the host');
   assert.ok(existsSync(tree.agent.dir), 'the agent runs from its temp folder');
   assert.match(tree.agent.runtime.path ?? '', /^\/var\/tmp\/rehost-runtime\/[0-9a-f]{64}\/node$/, 'root keeps the runtime in the cache under /var/tmp');

@@ -14,9 +14,13 @@ export interface Sshd {
   port: number;
   /** The client's private key (OpenSSH format), authorized for root. */
   privateKey: string;
-  /** The server's host key fingerprint, `SHA256:…` as OpenSSH prints it. */
+  /** The server's host key fingerprint, `SHA256:…` as OpenSSH prints it (a new one after `restart({ newHostKey: true })`). */
   hostKey: string;
+  /** The folder holding its config and keys (`authorized_keys` takes more client keys). */
+  dir: string;
   stop(): Promise<void>;
+  /** Stops and starts sshd again on the same port, with a freshly generated host key when asked (a reinstalled host). */
+  restart(options?: { newHostKey?: boolean }): Promise<void>;
 }
 
 export const SSHD = '/usr/sbin/sshd';
@@ -91,21 +95,37 @@ export async function startSshd(dir: string, where: { netns: string; address: st
     'LogLevel INFO',
   ].join('\n');
   writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
-  const args = ['-D', '-e', '-f', join(dir, 'sshd_config')];
-  const proc = where === null ? spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('ip', ['netns', 'exec', where.netns, SSHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  await waitListening(port, proc, () => log, where?.address);
-  return {
-    port,
-    privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),
-    hostKey: fingerprintOf(join(dir, 'host_key.pub')),
-    async stop() {
+  const launch = async () => {
+    const args = ['-D', '-e', '-f', join(dir, 'sshd_config')];
+    const proc = where === null ? spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('ip', ['netns', 'exec', where.netns, SSHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    await waitListening(port, proc, () => log, where?.address);
+    return async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
+    };
+  };
+  let stopNow = await launch();
+  const sshd: Sshd = {
+    port,
+    dir,
+    privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),
+    hostKey: fingerprintOf(join(dir, 'host_key.pub')),
+    stop: () => stopNow(),
+    async restart(options = {}) {
+      await stopNow();
+      if (options.newHostKey) {
+        rmSync(join(dir, 'host_key'), { force: true });
+        rmSync(join(dir, 'host_key.pub'), { force: true });
+        keygen(join(dir, 'host_key'), 'rehost-testhost-rekeyed');
+        sshd.hostKey = fingerprintOf(join(dir, 'host_key.pub'));
+      }
+      stopNow = await launch();
     },
   };
+  return sshd;
 }
 
 /** A real unprivileged user on this machine for the sudo tests, removed again by `remove()`. */

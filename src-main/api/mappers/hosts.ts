@@ -2,6 +2,7 @@
 import { formatBytes, formatClock, formatRemaining, formatSpeed, formatTimestamp, formatCapacity } from '../../../src-shared/units.js';
 import type { Engine } from '../../core/engine.js';
 import type { Host, Snapshot, SyncProgress } from '../../core/model.js';
+import { checkItem, sourceServerItem } from './inventory.js';
 
 type Icon = 'done' | 'doing' | 'failed' | 'None';
 
@@ -113,7 +114,8 @@ export function hostBase(host: Host) {
         title: 'Primary Information',
       },
       inventory: { disks: host.disks, nics: host.nics, cpus: host.cpus, memory_mib: host.memoryMiB, firmware: host.firmware },
-      checks: host.checks,
+      checks: host.checks.map(checkItem),
+      source_server: sourceServerItem(host.sourceServer),
     },
   };
 }

@@ -2,6 +2,7 @@
 import { formatCapacity, formatTimestamp } from '../../../src-shared/units.js';
 import type { Engine } from '../../core/engine.js';
 import type { DiscoveredHost, Source } from '../../core/model.js';
+import { checkItem, sourceServerItem } from './inventory.js';
 
 export function sourceItem(engine: Engine, s: Source) {
   return {
@@ -32,7 +33,8 @@ export function discoveredItem(engine: Engine, h: DiscoveredHost) {
     memory_mib: h.memoryMiB,
     disks: h.disks.map((d) => ({ ...d, size: formatCapacity(d.sizeBytes, 'G') })),
     nics: h.nics,
-    checks: h.checks,
+    checks: h.checks.map(checkItem),
+    source_server: sourceServerItem(h.sourceServer),
     present: h.present,
     is_registered: registered,
   };

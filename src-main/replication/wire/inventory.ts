@@ -1,7 +1,10 @@
 /**
- * What the agent reports about its host (seed 002's SMS shape), as it travels on the wire. The
- * engine's source driver maps it onto core's model; the check shape equals core's EnvCheck.
+ * What the agent reports about its host, as it travels on the wire: the source server in seed
+ * 002's shape (src-shared/api/inventory.ts), plus the facts the environment checks and the engine
+ * need that the seed has no field for (snake_case too, so the source tree reads as one document).
+ * The check shape equals core's EnvCheck.
  */
+import type { SourceServer } from '../../../src-shared/api/inventory.js';
 
 export interface WireCheck {
   id: string;
@@ -12,55 +15,48 @@ export interface WireCheck {
   params: Record<string, string | number | boolean>;
 }
 
-export interface WirePartition {
-  name: string;
-  sizeBytes: number;
-  fsType: string | null;
-  mountPoint: string | null;
-  usedBytes: number | null;
-  uuid: string | null;
+export interface WireMount {
+  device: string;
+  mount_point: string;
+  fs_type: string;
+  size: number;
+  free: number;
 }
 
-export interface WireDisk {
-  path: string;
-  name: string;
-  sizeBytes: number;
-  partitionStyle: 'MBR' | 'GPT' | 'NONE';
-  fsType: string | null;
-  partitions: WirePartition[];
-  serial: string | null;
+/** Where virtio drivers are found for DRIVER_FILE: module names without `.ko`. */
+export interface WireDrivers {
+  /** In the newest initramfs. */
+  initramfs: string[];
+  /** Built into the running kernel (modules.builtin). */
+  builtin: string[];
+  /** Module files present under /lib/modules/<kernel>/, so an initramfs rebuild can add them. */
+  installable: string[];
+  /** The initramfs that was listed, or null when none was found or no lister ran. */
+  initramfs_file: string | null;
 }
 
-export interface WireNic {
-  name: string;
-  mac: string;
-  ipv4: string[];
-  ipv6: string[];
-  netmask: string | null;
-  gateway: string | null;
-  mtu: number | null;
-}
-
-export interface WireInventory {
-  hostname: string;
-  osType: 'Linux';
-  osName: string;
-  osVersion: string;
-  kernel: string;
+/** Agent-only facts beside the seed's fields. */
+export interface AgentFacts {
   arch: string;
   glibc: string | null;
-  firmware: 'bios' | 'uefi';
-  cpus: number;
-  cpuModel: string;
-  memoryBytes: number;
-  rootDevice: string | null;
-  disks: WireDisk[];
-  lvm: { volumeGroups: { name: string; sizeBytes: number; freeBytes: number }[]; logicalVolumes: { name: string; vg: string; sizeBytes: number }[] };
-  nics: WireNic[];
-  mounts: { device: string; mountPoint: string; fsType: string; sizeBytes: number; freeBytes: number }[];
-  initramfsDrivers: string[];
-  services: { sshd: boolean; systemd: boolean };
+  cpu_model: string;
+  /** MemAvailable from /proc/meminfo, bytes. */
+  memory_available: number | null;
+  /** The device mounted at / and its type, or null when / is not in the mount table. */
+  root_device: string | null;
+  root_fs_type: string | null;
+  mounts: WireMount[];
+  /** Free bytes where the agent runs (its temp folder). */
+  agent_dir_free: number | null;
+  drivers: WireDrivers;
+  /** Running processes of services that block a consistent copy or need stopping, by service name. */
+  services: { running: string[]; sshd: boolean; systemd: boolean };
   uid: number;
-  /** How a point-in-time view can be had here: `lvm-snapshot`, `fsfreeze`, or `converging-passes`. */
+  /** CAP_SYS_ADMIN in the effective set: needed for fsfreeze and LVM snapshots. */
+  cap_sys_admin: boolean;
+  dmi: { vendor: string | null; product: string | null };
+  /** How a point-in-time view can be had here: `lvm-snapshot` or `converging-passes`. */
   consistency: string;
 }
+
+export type WireInventory = SourceServer & AgentFacts;

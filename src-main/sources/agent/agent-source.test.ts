@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseConfig, parseSecret } from './config.js';
 import { agentHostId, toHost } from './inventory-map.js';
 import { fingerprint, sh } from './ssh.js';
-import type { WireInventory } from '../../replication/wire/inventory.js';
+import { craftedInventory } from '../../../test/fixtures/inventory.js';
 
 test('config: defaults, validation, secrets', () => {
   const c = parseConfig({ address: ' 10.0.0.5 ', username: 'ops', disks: ['/dev/sdb'] });
@@ -22,17 +22,18 @@ test('host key fingerprints use OpenSSH form, shell quoting is safe', () => {
   assert.equal(sh("it's"), `'it'\\''s'`);
 });
 
-test('inventory maps onto a discovered host with a stable id', () => {
-  const config = parseConfig({ address: '127.0.0.1', port: 2222, username: 'root', disks: ['/dev/loop3'] });
-  const inv = {
-    hostname: 'web-01', osType: 'Linux', osName: 'debian', osVersion: 'Debian GNU/Linux 12', kernel: '6.1', arch: 'x64', glibc: '2.36', firmware: 'bios', cpus: 2, cpuModel: 'x', memoryBytes: 2 ** 31, rootDevice: null,
-    disks: [{ path: '/dev/loop3', name: 'loop3', sizeBytes: 64 * 2 ** 20, partitionStyle: 'MBR', fsType: null, partitions: [], serial: null }],
-    lvm: { volumeGroups: [], logicalVolumes: [] }, nics: [{ name: 'eth0', mac: '02:00:00:00:00:01', ipv4: ['10.0.0.5'], ipv6: [], netmask: '255.255.255.0', gateway: '10.0.0.1', mtu: 1500 }],
-    mounts: [], initramfsDrivers: [], services: { sshd: true, systemd: false }, uid: 0, consistency: 'converging-passes',
-  } satisfies WireInventory;
+test('inventory maps onto a discovered host with a stable id, keeping partitions, IPv6 and the seed-002 source server', () => {
+  const config = parseConfig({ address: '127.0.0.1', port: 2222, username: 'root', disks: ['/dev/sda'] });
+  const inv = craftedInventory();
   const h = toHost(config, inv, []);
   assert.equal(h.id, agentHostId(config));
   assert.match(h.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(h.id, agentHostId({ ...config, disks: ['/dev/loop4'] }), 'another disk set is another host');
-  assert.deepEqual([h.name, h.ref, h.memoryMiB, h.disks[0]!.isBoot, h.disks[0]!.locator, h.nics[0]!.gateway], ['web-01', '127.0.0.1', 2048, true, '/dev/loop3', '10.0.0.1']);
+  assert.deepEqual([h.name, h.ref, h.memoryMiB, h.firmware, h.disks[0]!.isBoot, h.disks[0]!.locator, h.nics[0]!.gateway], ['web-01', '127.0.0.1', 4096, 'bios', true, '/dev/sda', '192.0.2.1']);
+  assert.deepEqual(h.disks[0]!.partitions!.map((p) => [p.name, p.fileSystem, p.mountPoint]), [['sda1', 'vfat', '/boot/efi'], ['sda2', 'ext4', '/boot'], ['sda3', 'LVM2_member', null]]);
+  assert.deepEqual(h.nics[0]!.ipv6, ['2001:db8::10']);
+  const server = h.sourceServer!;
+  assert.deepEqual(Object.keys(server).sort(), ['btrfs_list', 'cpu_quantity', 'disks', 'firmware', 'hostname', 'kernel', 'memory', 'networks', 'oem_system', 'os_type', 'os_version', 'volume_groups']);
+  assert.equal('uid' in server, false, 'the agent-only facts stay out of the source server');
+  assert.equal(server.volume_groups[0]!.logical_volumes[0]!.mount_point, '/');
 });

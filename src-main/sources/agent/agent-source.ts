@@ -82,11 +82,12 @@ export class AgentSource implements SourceDriver {
     const { inventory } = await this.inventory(signal);
     const session = this.session!;
     // A configured disk that is missing would shift the others' indexes: never copy a subset.
-    const missing = this.config.disks.filter((p) => !inventory.disks.some((d) => d.path === p));
+    const paths = inventory.disks.map((d) => d.path ?? `/dev/${d.name}`);
+    const missing = this.config.disks.filter((p) => !paths.includes(p));
     if (missing.length > 0) throw new RehostError('UNPROCESSABLE', `the disk ${missing.join(', ')} named in config.disks is not on ${this.config.address}: it was removed or detached; attach it again and retry`, { field: 'config.disks' });
     if (inventory.disks.length === 0) throw new RehostError('UNPROCESSABLE', `no disk to copy on ${this.config.address} (config.disks: ${this.config.disks.join(', ') || 'none'})`);
     if (inventory.uid !== 0) throw new RehostError('FORBIDDEN', `the agent on ${this.config.address} runs as ${this.config.username} (uid ${inventory.uid}) and reading disks needs root (environment check ACCOUNT_RIGHTS): set "sudo": true with a NOPASSWD sudoers rule, or log in as root`, { field: 'config.sudo' });
-    const view = await takeView(session.peer, inventory.disks.map((d) => d.path), this.deps.log, signal);
+    const view = await takeView(session.peer, paths, this.deps.log, signal);
     const zstd = session.hello.codecs.includes('zstd');
     // Direct to the target's sink agents: the SSH channel carries only control and digests.
     const toSinks = this.config.transport === 'direct' && options.directSinks === true;
@@ -94,9 +95,9 @@ export class AgentSource implements SourceDriver {
     const linker = toSinks ? this.sinkLinker(session) : null;
     const disks: RemoteDisk[] = [];
     try {
-      for (const [index, d] of inventory.disks.entries()) {
-        const opened = await session.peer.call<{ handle: number; size: number }>('open', { path: view.reads[d.path] ?? d.path }, signal);
-        disks.push(new RemoteDisk(index, opened.size, d.path, opened.handle, channel.peer, zstd, linker));
+      for (const [index, path] of paths.entries()) {
+        const opened = await session.peer.call<{ handle: number; size: number }>('open', { path: view.reads[path] ?? path }, signal);
+        disks.push(new RemoteDisk(index, opened.size, path, opened.handle, channel.peer, zstd, linker, options.mode === 'full'));
       }
     } catch (err) {
       channel.close();

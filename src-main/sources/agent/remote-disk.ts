@@ -72,13 +72,21 @@ export class RemoteDisk implements SourceDisk {
     private readonly zstd: boolean,
     /** Transport direct to the target's sink agents: links this disk to a sink (sink-link.ts). */
     private readonly linker: DiskLinker | null = null,
+    /** A full sync: only the allocated ranges are worth reading (an incremental one compares digests). */
+    private readonly full = false,
   ) {
     ({ pool: this.pool, dctx: this.dctx } = channelOf(peer));
   }
 
-  /** The whole disk: which chunks hold data or changed is decided by digests at the source. */
-  async areas(_signal: AbortSignal): Promise<ByteRange[] | null> {
-    return null;
+  /**
+   * Full sync: the ranges that hold data, where the agent can tell (a file or a loop device: its
+   * SEEK_DATA/SEEK_HOLE map), so holes are never read. Otherwise, and for incremental syncs, null:
+   * which chunks hold data or changed is decided by digests at the source.
+   */
+  async areas(signal: AbortSignal): Promise<ByteRange[] | null> {
+    if (!this.full) return null;
+    const { ranges } = await this.peer.call<{ ranges: [number, number][] | null }>('areas', { handle: this.handle }, signal);
+    return ranges === null ? null : ranges.map(([offset, length]) => ({ offset, length }));
   }
 
   async read(offset: number, length: number, signal: AbortSignal): Promise<Uint8Array> {

@@ -32,7 +32,10 @@ function connectError(config: SshTarget, err: Error & { level?: string; code?: s
   const where = describe(config);
   if (mismatch !== null) return new RehostError('CONFLICT', mismatch, { field: 'config.host_key' });
   if (err.level === 'client-authentication') return new RehostError('UNAUTHORIZED', `SSH login to ${where} was refused: wrong password or key`, { field: 'config.password' }, { cause: err });
-  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ETIMEDOUT' || err.level === 'client-timeout') {
+  if (err.level === 'client-timeout' || err.code === 'ETIMEDOUT') {
+    return new RehostError('UNAVAILABLE', `cannot reach ${where}: no answer within ${READY_TIMEOUT_MS / 1000} s (the host is down, or a firewall drops the connection)`, { field: 'config.address' }, { cause: err });
+  }
+  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
     return new RehostError('UNAVAILABLE', `cannot reach ${where}: ${err.code ?? err.message}`, { field: 'config.address' }, { cause: err });
   }
   return new RehostError('DRIVER', `SSH connection to ${where} failed: ${err.message}`, {}, { cause: err });
@@ -60,26 +63,49 @@ export function connectSsh(config: SshTarget, secret: AgentSecret, pinned: strin
       client.end();
       reject(connectError(config, err, mismatch));
     });
-    client.connect({
-      host: config.address,
-      port: config.port,
-      username: config.username,
-      ...(secret.password !== undefined ? { password: secret.password } : {}),
-      ...(secret.privateKey !== undefined ? { privateKey: secret.privateKey } : {}),
-      ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
-      readyTimeout: READY_TIMEOUT_MS,
-      keepaliveInterval: 5000,
-      keepaliveCountMax: 3,
-      hostVerifier: (key: Buffer) => {
+    try {
+      connect(client, config, secret, (key) => {
         identity = fingerprint(key);
         if (pinned !== null && pinned !== identity) {
-          mismatch = `the SSH host key of ${config.address}:${config.port} changed: pinned ${pinned}, the server presented ${identity}. Refusing to connect; if the host was reinstalled, update host_key`;
+          mismatch = hostKeyChanged(config, pinned, identity);
           return false;
         }
         return true;
-      },
-    });
+      });
+    } catch (err) {
+      // ssh2 parses the private key before connecting: a wrong or missing passphrase ends here.
+      signal.removeEventListener('abort', onAbort);
+      reject(keyError(err));
+    }
   });
+}
+
+/** A private key ssh2 could not read, named without its content. */
+function keyError(err: unknown): RehostError {
+  const why = err instanceof Error ? err.message : String(err);
+  if (/passphrase/i.test(why)) return new RehostError('UNAUTHORIZED', `config.private_key is encrypted and config.passphrase is ${/no passphrase/i.test(why) ? 'missing' : 'wrong'} (${why})`, { field: 'config.passphrase' });
+  return new RehostError('VALIDATION', `config.private_key cannot be read: ${why}`, { field: 'config.private_key' });
+}
+
+function connect(client: Client, config: SshTarget, secret: AgentSecret, verify: (key: Buffer) => boolean): void {
+  client.connect({
+    host: config.address,
+    port: config.port,
+    username: config.username,
+    ...(secret.password !== undefined ? { password: secret.password } : {}),
+    ...(secret.privateKey !== undefined ? { privateKey: secret.privateKey } : {}),
+    ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
+    // Covers the TCP connect too: a host that drops packets fails here, in bounded time.
+    readyTimeout: READY_TIMEOUT_MS,
+    keepaliveInterval: 5000,
+    keepaliveCountMax: 3,
+    hostVerifier: verify,
+  });
+}
+
+/** The refusal of a changed host key: both fingerprints, and how to accept the new one. */
+export function hostKeyChanged(config: SshTarget, pinned: string, presented: string): string {
+  return `the SSH host key of ${config.address}:${config.port} changed: pinned ${pinned}, the server presented ${presented}. Refusing to connect. If the host was reinstalled or re-keyed, accept the new key with PUT /hypermotion/v1/sources/<id> {"config":{"host_key":"${presented}"}}`;
 }
 
 export interface ExecResult {

@@ -1,7 +1,7 @@
 /** Source platforms: an extension the seed implies (§3.1 "Sources"), same conventions. */
 import { Type } from '@sinclair/typebox';
 import { Ack, ErrorResponses, Uuid } from '../../../../../../src-shared/api/common.js';
-import { CreateSourceBody, CreateSourceReply, SourceConfigSchemas, SourceDetailReply, SourceHostsReply, SourceListReply } from '../../../../../../src-shared/api/sources.js';
+import { CreateSourceBody, CreateSourceReply, SourceConfigSchemas, SourceDetailReply, SourceHostsReply, SourceListReply, UpdateSourceBody } from '../../../../../../src-shared/api/sources.js';
 import type { App, RouteOptions } from '../../../../context.js';
 import { checkConfig } from '../../../../config-check.js';
 import { discoveredItem, sourceItem } from '../../../../mappers/sources.js';
@@ -40,6 +40,16 @@ export default async function sourceRoutes(app: App, { engine }: RouteOptions): 
     async (request) => {
       const hosts = engine.sources.hosts(request.params.id);
       return { total: hosts.length, data: hosts.map((h) => discoveredItem(engine, h)) };
+    },
+  );
+
+  app.put(
+    '/sources/:id',
+    { schema: { tags: ['sources'], summary: 'Accept a new host identity (config.host_key or config.thumbprint) and refresh', params: IdParams, body: UpdateSourceBody, response: { 200: Ack, ...ErrorResponses } } },
+    async (request) => {
+      const [field, value] = Object.entries(request.body.config)[0] as [string, string];
+      const jobId = await engine.sources.acceptIdentity(request.params.id, field, value);
+      return { code: 200, message: `Pinned config.${field} ${value}; refreshing the source`, data: { job_id: jobId } };
     },
   );
 
