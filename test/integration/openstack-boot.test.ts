@@ -18,7 +18,7 @@ import { OpenStackMachines } from '../../src-main/targets/openstack/machines.js'
 import { BootConflictError } from '../../src-main/targets/openstack/conflicts.js';
 import { createBootPort } from '../../src-main/targets/openstack/boot-network.js';
 import type { BootPlan } from '../../src-main/targets/openstack/boot-resolve.js';
-import { OPENSTACK_LAB, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
+import { OPENSTACK_LAB, skipOrFail, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
 import { waitFor } from '../harness.js';
 
 const RUN = `rh-boot-${process.pid}`;
@@ -62,7 +62,7 @@ const client = (u: OpenStackUser) => new OpenStackClient({ authUrl: peer!.authUr
 
 /** Skips `t` when there is no peer or the lab setup failed. */
 function need(t: TestContext): boolean {
-  if (peer === null) t.skip(unavailable);
+  if (peer === null) skipOrFail(t, unavailable);
   return peer !== null;
 }
 

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { OpenStackClient } from '../../src-main/targets/openstack/client/index.js';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { makeMixedDisk, modifyBlocks } from '../fixtures/disks.js';
-import { OPENSTACK_LAB, startOpenStack, type OpenStackPeer } from '../peers/openstack.js';
+import { OPENSTACK_LAB, skipOrFail, startOpenStack, type OpenStackPeer } from '../peers/openstack.js';
 import { SSHD, startSshd, type Sshd } from '../peers/sshd.js';
 
 const RUN = `rehost-ost-${process.pid}`;
@@ -52,7 +52,7 @@ after(async () => {
 }, { timeout: 300_000 });
 
 function need(t: TestContext): OpenStackPeer | null {
-  if (peer === null) t.skip(unavailable);
+  if (peer === null) skipOrFail(t, unavailable);
   return peer;
 }
 
