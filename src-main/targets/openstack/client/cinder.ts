@@ -21,6 +21,10 @@ export interface Volume {
   attachments: { id: string; attachment_id: string; server_id: string; device: string; host_name?: string | null }[];
   metadata: Record<string, string>;
   created_at: string;
+  /** `host@backend#pool` where the volume lives (shown to admins only). */
+  'os-vol-host-attr:host'?: string | null;
+  /** Image properties of the volume (`os-set_image_metadata`); Nova reads them for a boot volume. */
+  volume_image_metadata?: Record<string, string>;
 }
 
 export interface VolumeCreate {
