@@ -33,17 +33,17 @@ export class OpenStackTarget implements TargetDriver {
     this.machines = new OpenStackMachines(ctx);
   }
 
-  /** Authenticates, checks the catalog and microversions, brings the gateway up and reaches it. */
+  /**
+   * Authenticates, checks the catalog and microversions and what the gateway is made of, and reads
+   * the storage. Read-only: adding, listing or reading the target (and the engine's start) never
+   * creates cloud resources; the gateway is created by the first sync that needs it.
+   */
   async verify(signal: AbortSignal): Promise<TargetInventory> {
     const { keystone, nova, cinder } = this.ctx.client;
     await keystone.info(signal);
     for (const service of NEEDED_SERVICES) await keystone.endpoint(service, signal);
     await Promise.all([nova.ready(signal), cinder.ready(signal)]);
-    if (this.gateway.configured) {
-      await this.gateway.ensure(signal);
-      // reaches it over SSH (pins the host key on first use) and checks the shell works
-      await this.gateway.exec('uname -m', signal);
-    }
+    await this.gateway.check(signal);
     return inventory(this.ctx, signal);
   }
 
@@ -54,7 +54,12 @@ export class OpenStackTarget implements TargetDriver {
   async prepareVolumes(host: Host, signal: AbortSignal): Promise<PreparedVolume[]> {
     // no gateway configured: refuse before touching the cloud
     if (!this.gateway.configured) await this.gateway.ensure(signal);
-    const gatewayId = async () => (await this.gateway.ensure(signal)).id;
+    const gatewayId = async () => {
+      const server = await this.gateway.ensure(signal);
+      // reached over SSH before any volume exists (pins the host key on first use)
+      await this.gateway.exec('uname -m', signal);
+      return server.id;
+    };
     return prepareSyncVolumes(this.ctx, host, gatewayId, await this.volumeType(host, signal), signal);
   }
 
@@ -80,7 +85,8 @@ export class OpenStackTarget implements TargetDriver {
   }
 
   /**
-   * Test-boot machines first (machines.ts; a cutover's server is the migrated machine and stays),
+   * Test-boot machines first (machines.ts, in every project the host's boots ran in; a cutover's
+   * server is the migrated machine and stays),
    * then snapshots, then the sync volumes (detached from the gateway), then the gateway itself
    * when Rehost made it and nothing is attached to it any more.
    */
@@ -109,6 +115,8 @@ export class OpenStackTarget implements TargetDriver {
     });
     await attempt('gateway', () => this.gateway.removeIfUnused(signal));
     if (failures.length > 0) this.ctx.log.warn({ host: host.id, failures }, 'forced cleanup went on past errors');
+    // the host's boots are gone (or are its migrated machine): their projects' credentials go too
+    else await this.machines.forget(host);
   }
 
   async close(): Promise<void> {
