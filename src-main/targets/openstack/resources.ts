@@ -122,7 +122,7 @@ async function storagePools(ctx: OpenStackContext, signal: AbortSignal): Promise
 
 /** Rehost's sync volumes in the project as Cinder sees them now: status, attachment, pool. */
 async function syncVolumeStates(ctx: OpenStackContext, signal: AbortSignal): Promise<TargetVolumeState[]> {
-  const listed = await ctx.client.cinder.listVolumes({ metadata: JSON.stringify({ rehost_role: 'sync' }) }, signal);
+  const listed = await ctx.client.cinder.listVolumesWithMetadata({ rehost_role: 'sync' }, signal);
   return listed
     .filter((v) => isRehostOwned(v.metadata, undefined, 'sync'))
     .map((v) => ({ ref: v.id, status: v.status, attached: v.attachments.length > 0, pool: v['os-vol-host-attr:host'] ?? v.volume_type ?? null }));

@@ -23,9 +23,8 @@ export function gibFor(bytes: number): number {
 
 /** The host's sync volumes in the project, by their tags (never by name alone). */
 export async function findSyncVolumes(ctx: OpenStackContext, hostId: string, signal?: AbortSignal): Promise<CinderVolume[]> {
-  const filter = JSON.stringify({ rehost_host: hostId, rehost_role: 'sync' });
-  const listed = await ctx.client.cinder.listVolumes({ metadata: filter }, signal);
-  // the filter is an optimisation: some clouds ignore it, so the tags are checked here again
+  const listed = await ctx.client.cinder.listVolumesWithMetadata({ rehost_host: hostId, rehost_role: 'sync' }, signal);
+  // some clouds ignore the filter, so the tags are checked here again
   return listed.filter((v) => isRehostOwned(v.metadata, hostId, 'sync') && v.status !== 'deleting');
 }
 
