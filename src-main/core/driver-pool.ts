@@ -4,7 +4,7 @@
  */
 import type { CloudType, SourceType } from '../../src-shared/states.js';
 import { RehostError } from '../../src-shared/errors.js';
-import type { DriverRegistry, SourceDriver, TargetDriver } from './drivers.js';
+import type { DriverRegistry, DriverVault, SourceDriver, TargetDriver } from './drivers.js';
 import type { Source, Target } from './model.js';
 import type { Logger, SecretStore } from './ports.js';
 
@@ -77,6 +77,7 @@ export class DriverPool {
         log: this.deps.log.child({ name: `rehost:targets:${target.cloudType.toLowerCase()}`, target: target.id }),
         workDir: this.deps.workDir('targets', target.id),
         secret: await this.secret(target.secretRef),
+        vault: this.vault(vaultRef('target', target.id)),
       },
       target.config,
     );
@@ -124,10 +125,37 @@ export class DriverPool {
     await Promise.all([...this.targets.keys()].map((id) => this.dropTarget(id)));
   }
 
+  private vault(ref: string): DriverVault {
+    return createVault(this.deps.secrets, ref);
+  }
+
   private async secret(ref: string | null): Promise<Record<string, string>> {
     if (ref === null) return {};
     return (await this.deps.secrets.get(ref)) ?? {};
   }
+}
+
+/** A driver's vault over one secrets-store entry; writes are queued so concurrent updates never lose a key. */
+export function createVault(secrets: SecretStore, ref: string): DriverVault {
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    get: async (key) => (await secrets.get(ref))?.[key] ?? null,
+    set: (key, value) => {
+      const next = queue.then(async () => {
+        const { [key]: _old, ...rest } = (await secrets.get(ref)) ?? {};
+        const updated = value === null ? rest : { ...rest, [key]: value };
+        if (Object.keys(updated).length === 0) await secrets.delete(ref);
+        else await secrets.set(ref, updated);
+      });
+      queue = next.catch(() => undefined);
+      return next;
+    },
+  };
+}
+
+/** The secrets-store entry of a driver record's vault (removed with the record). */
+export function vaultRef(kind: 'target', id: string): string {
+  return `${kind}:${id}:vault`;
 }
 
 /** Splits a config into what is stored and what goes into the keychain. */

@@ -14,6 +14,18 @@ export interface DriverDeps {
   workDir: string;
   /** Resolved secret fields (password, private key …), kept only in memory. */
   secret: Record<string, string>;
+  /**
+   * Credentials the driver learns while it works (a boot user's password, say), kept in the OS
+   * keychain under the driver's record and removed with it: never in the database.
+   */
+  vault?: DriverVault;
+}
+
+/** A driver's own entry in the secrets store: string values by key. */
+export interface DriverVault {
+  get(key: string): Promise<string | null>;
+  /** `null` removes the key. */
+  set(key: string, value: string | null): Promise<void>;
 }
 
 // ---------------------------------------------------------------- sources
@@ -164,17 +176,34 @@ export interface StoragePoolInfo {
   id: string;
   name: string;
   protocol: string;
+  /** -1 when the backend does not tell (e.g. Cinder's "infinite"/"unknown"). */
   totalBytes: number;
+  /** -1 when the backend does not tell. */
   usedBytes: number;
   status: string;
 }
 
+/** A target volume as the cloud sees it now (drivers that read it live: OpenStack). */
+export interface TargetVolumeState {
+  /** `Volume.ref`: the cloud's volume id. */
+  ref: string;
+  status: string;
+  attached: boolean;
+  /** The pool (`StoragePoolInfo.name`) the volume lives in, when the cloud tells. */
+  pool: string | null;
+}
+
 export interface TargetInventory {
   displayName: string;
+  /** Host name or IP of the target's endpoint (the seed's `target_ip`). */
   address: string;
   totalBytes: number;
   usedBytes: number;
   pools: StoragePoolInfo[];
+  /** Live state of the target's volumes; absent when the driver does not read it from the cloud. */
+  volumes?: TargetVolumeState[];
+  /** How many more volumes the target takes (the project's volume quota); null = no limit or unknown. */
+  freeVolumes?: number | null;
 }
 
 /** Where one disk's bytes land. Writes may be out of order; `flush()` makes them durable. */

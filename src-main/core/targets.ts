@@ -4,7 +4,7 @@
 import type { CloudType, ResourceKind, TargetStatus } from '../../src-shared/states.js';
 import { RehostError, errors } from '../../src-shared/errors.js';
 import type { TargetInventory } from './drivers.js';
-import { splitSecrets } from './driver-pool.js';
+import { splitSecrets, vaultRef } from './driver-pool.js';
 import type { EngineCore } from './engine-core.js';
 import { newId } from './ids.js';
 import type { Target } from './model.js';
@@ -137,6 +137,8 @@ export class TargetService {
     for (const volume of store.volumes.listByTarget(id)) store.volumes.delete(volume.id);
     for (const gateway of store.gateways.listByTarget(id)) store.gateways.delete(gateway.id);
     if (target.secretRef) await secrets.delete(target.secretRef);
+    // what the driver kept in its vault (boot users' credentials) goes with the target
+    await secrets.delete(vaultRef('target', id));
     store.targets.delete(id);
     this.inventories.delete(id);
     await store.persist();

@@ -26,6 +26,15 @@ export const TargetConfigSchemas: Record<CloudType, TObject> = {
       port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'HyperGate service port' })),
       auth_url: Type.Optional(str('HyperGate service address')),
       volume_type: Type.Optional(str('Cinder volume type of the sync volumes (default: the cloud\'s default type)', ['standard'])),
+      os_interface: Type.Optional(
+        Type.Union([Type.Literal('public'), Type.Literal('internal'), Type.Literal('admin')], { default: 'public', description: 'Endpoint interface taken from the Keystone service catalog' }),
+      ),
+      cutover_copy: Type.Optional(
+        Type.Union([Type.Literal('auto'), Type.Literal('clone')], {
+          default: 'auto',
+          description: 'How a cutover volume is made independent of the snapshot chain: auto = Cinder backup and restore when the backup service works, else a flattened clone; clone = always the clone',
+        }),
+      ),
       gateway_mode: Type.Optional(
         Type.Union([Type.Literal('dedicated'), Type.Literal('shared')], {
           description: 'dedicated: gateway and volumes in this project; shared: in this (service) project, volumes handed to the user\'s project by volume transfer at boot',

@@ -1,11 +1,15 @@
 // OpenStack boots at the driver level (OpenStackMachines) against a real OpenStack Zed on
 // 127.0.0.1 (test/peers/openstack.ts): test boot from a Cinder snapshot with flavor, network,
-// fixed IP, security group and a new floating IP; the conflict check; a taken fixed IP; a cutover
-// into the demo project by volume transfer; cleanup back to the counts before. The sync itself is
-// not run here: the source volume's bytes are written straight into the peer's file-backed
-// volume (the data plane the peer fakes), then snapshotted. Skips with the reason without a peer.
+// fixed IP, security group, a new floating IP, a key pair, a zone, cloud-init user data and the
+// os_type image properties; the conflict check; a taken fixed IP; a cutover as a flattened clone
+// (no backup used) and one into the demo project by volume transfer (backup → restore); Cinder's
+// 413 named and the snapshot quota checked first, in a throwaway project; cleanup back to the
+// counts before. The sync itself is not run here: the source volume's bytes are written straight
+// into the peer's file-backed volume (the data plane the peer fakes), then snapshotted. Without a
+// peer: skips with the reason, or fails in CI.
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,13 +22,17 @@ import { OpenStackMachines } from '../../src-main/targets/openstack/machines.js'
 import { BootConflictError } from '../../src-main/targets/openstack/conflicts.js';
 import { createBootPort } from '../../src-main/targets/openstack/boot-network.js';
 import type { BootPlan } from '../../src-main/targets/openstack/boot-resolve.js';
-import { OPENSTACK_LAB, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
+import { OPENSTACK_LAB, skipOrFail, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
 import { waitFor } from '../harness.js';
+import { createVault } from '../../src-main/core/driver-pool.js';
+import { openEncryptedFileStore } from '../../src-main/secrets/index.js';
+import { createVolumeChecked } from '../../src-main/targets/openstack/capacity.js';
+import { OpenStackSnapshots } from '../../src-main/targets/openstack/snapshots.js';
 
 const RUN = `rh-boot-${process.pid}`;
 /** Host ids of this run (other runs may share the cloud: their resources carry other ids). */
-const HOSTS = ['boot', 'other', 'ip', 'err'].map((h) => `h-${h}-${process.pid}`);
-const [HOST, OTHER, IP_HOST, ERR_HOST] = HOSTS as [string, string, string, string];
+const HOSTS = ['boot', 'other', 'ip', 'err', 'clone'].map((h) => `h-${h}-${process.pid}`);
+const [HOST, OTHER, IP_HOST, ERR_HOST, CLONE_HOST] = HOSTS as [string, string, string, string, string];
 const GiB = 1024 ** 3;
 const MARK = `REHOST-BOOT-TEST ${RUN}`;
 const volumeFile = (id: string) => join(OPENSTACK_LAB, 'state', 'cinder', 'volumes', `volume-${id}`);
@@ -50,6 +58,8 @@ const lab = {} as {
   demoNet: { networkId: string; subnetId: string };
   before: Counts;
   testInstance: string;
+  keypair: { name: string; publicKey: string };
+  clone: { host: Host; instanceId: string; volumeId: string };
 };
 
 function logger(): Logger {
@@ -62,7 +72,7 @@ const client = (u: OpenStackUser) => new OpenStackClient({ authUrl: peer!.authUr
 
 /** Skips `t` when there is no peer or the lab setup failed. */
 function need(t: TestContext): boolean {
-  if (peer === null) t.skip(unavailable);
+  if (peer === null) skipOrFail(t, unavailable);
   return peer !== null;
 }
 
@@ -85,6 +95,7 @@ async function count(): Promise<Counts> {
   };
   const of = async (c: OpenStackClient) => {
     const project = (await c.keystone.info()).projectId;
+    const mineVolumes = new Set((await c.cinder.listVolumes()).filter((v) => !foreign(v)).map((v) => v.id));
     const servers = await c.nova.listServers();
     const others = new Set(servers.filter(foreign).map((s) => s.id));
     // router and DHCP ports (network:*) belong to the lab networks, which other runs make too
@@ -94,7 +105,10 @@ async function count(): Promise<Counts> {
       ports: ports.length,
       floatingIps: (await c.neutron.listFloatingIps({ project_id: project })).filter((f) => !foreign(f) && !(f.port_id !== null && !ports.some((p) => p.id === f.port_id))).length,
       volumes: (await c.cinder.listVolumes()).filter((v) => !foreign(v)).length,
+      snapshots: (await c.cinder.listSnapshots()).filter((x) => !foreign(x)).length,
       backups: (await c.cinder.listBackups()).filter((b) => !foreign(b)).length,
+      // a transfer is named after its volume: only those of this run's volumes count
+      transfers: (await c.cinder.listTransfers()).filter((x) => mineVolumes.has(x.volume_id)).length,
     };
   };
   return { admin: await of(admin), demo: await of(demo) };
@@ -137,11 +151,13 @@ before(async () => {
     client: admin,
     config: {
       authUrl: peer.authUrl, username: 'admin', projectName: 'admin', userDomainId: 'default', projectDomainId: 'default', region: peer.region, volumeAvailabilityZone: null, volumeType: 'standard',
+      endpointInterface: 'public', cutoverCopy: 'auto',
       gateway: { mode: 'dedicated', serverId: null, imageId: null, flavorId: null, networkId: null, address: null, sshPort: 22, username: 'root', hostKey: null, sudo: false },
     },
     secret: { os_password: peer.admin.password },
     log: logger(),
     workDir,
+    vault: createVault(await openEncryptedFileStore({ dataDir: workDir }), 'target:boot-test:vault'),
     volumeProjectId: () => Promise.resolve(adminProject),
   };
   lab.machines = new OpenStackMachines(lab.ctx);
@@ -152,6 +168,11 @@ before(async () => {
     securityGroupId: (await admin.neutron.listSecurityGroups({ name: 'default', project_id: adminProject }))[0]!.id,
   };
   lab.demoNet = await tenantNetwork(demo, '10.79.0.0/24', lab.publicId);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', RUN, '-f', join(workDir, 'key')]);
+  const publicKey = (await readFile(join(workDir, 'key.pub'), 'utf8')).trim();
+  lab.keypair = { name: `${RUN}-key`, publicKey };
+  await admin.nova.createKeypair(lab.keypair.name, publicKey);
+  cleanups.push(() => admin.nova.deleteKeypair(lab.keypair.name));
   // the "synced" sync volume: real bytes in the peer's file-backed volume, then a Cinder snapshot
   const source = await admin.cinder.createVolume({ size: 1, name: `${RUN}-sync`, volume_type: 'standard', metadata: { rehost_host: HOST, rehost_role: 'sync' } });
   lab.sourceId = source.id;
@@ -174,6 +195,7 @@ after(async () => {
   const signal = AbortSignal.timeout(300_000);
   // whatever a failed test left: the host's boot resources, then the lab's own pieces
   await lab.machines?.cleanup(lab.host, true, signal, 'all').catch((err: unknown) => console.log(`# cleanup: ${String(err)}`));
+  if (lab.clone) await lab.machines.cleanup(lab.clone.host, true, signal, 'all').catch((err: unknown) => console.log(`# cleanup: ${String(err)}`));
   await admin.cinder.deleteSnapshot(lab.snapshotId).catch(() => undefined);
   for (let i = 0; i < 60 && (await admin.cinder.getSnapshot(lab.snapshotId).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 1000));
   await admin.cinder.deleteVolume(lab.sourceId, { cascade: true }).catch(() => undefined);
@@ -218,9 +240,9 @@ test('OpenStack boot: bad options are refused before anything is made, naming th
   await lab.machines.check(lab.host, lab.volumes, adminOptions({ flavor_id: '', flavor_ram: '1', flavor_vcpus: '1' }));
 });
 
-test('OpenStack boot: test boot from a snapshot with flavor, network, fixed IP, security group and a new floating IP', async (t) => {
+test('OpenStack boot: test boot from a snapshot with flavor, network, fixed IP, security group, a new floating IP, key pair and zone', async (t) => {
   if (!need(t)) return;
-  const options = adminOptions();
+  const options = adminOptions({ keypair_id: lab.keypair.name, availability_zone_id: 'nova' });
   await lab.machines.check(lab.host, lab.volumes, options);
   const result = await lab.machines.boot(lab.host, lab.volumes, { backupType: 'volume_snapshot', snapshot: lab.snapshot, options, signal: AbortSignal.timeout(300_000) });
   lab.testInstance = result.instanceId;
@@ -229,8 +251,17 @@ test('OpenStack boot: test boot from a snapshot with flavor, network, fixed IP, 
   assert.equal(server.name, RUN);
   assert.match(result.detail, /test boot: server .* ACTIVE in project admin/);
   assert.match(result.detail, /floating IP 203\.0\.113\.\d+/);
-  assert.match(result.detail, /admin password passed to Nova \(it takes effect only when the guest runs cloud-init\)/);
+  assert.match(result.detail, new RegExp(`root password and key pair ${lab.keypair.name} set through cloud-init user data`));
+  assert.match(result.detail, /zone nova; boot volume image properties os_type=linux, os_distro=debian/);
   assert.doesNotMatch(result.detail + logs.join('\n'), /Adm1n-pass-never-logged/);
+  // what a cloud-init guest reads: the password for root and the key pair's public key
+  const raw = server as unknown as Record<string, unknown>;
+  assert.equal(raw.key_name, lab.keypair.name);
+  assert.equal(raw['OS-EXT-AZ:availability_zone'], 'nova');
+  const userData = Buffer.from(String(raw['OS-EXT-SRV-ATTR:user_data']), 'base64').toString('utf8');
+  assert.match(userData, /^#cloud-config\n/);
+  assert.ok(userData.includes('password: "Adm1n-pass-never-logged"') && userData.includes('"root:Adm1n-pass-never-logged"'), userData);
+  assert.ok(userData.includes(`- ${JSON.stringify(lab.keypair.publicKey)}`) && userData.includes('disable_root: false'), userData);
   const [port] = await admin.neutron.listPorts({ device_id: result.instanceId });
   assert.ok(port, 'the server has a port');
   assert.deepEqual(port.fixed_ips.map((f) => f.ip_address), ['10.78.0.50']);
@@ -242,6 +273,8 @@ test('OpenStack boot: test boot from a snapshot with flavor, network, fixed IP, 
   const bootVolume = await admin.cinder.getVolume(attached[0]!);
   assert.equal(bootVolume.snapshot_id, lab.snapshotId, 'a test boot volume comes from the chosen snapshot');
   assert.deepEqual({ host: bootVolume.metadata.rehost_host, role: bootVolume.metadata.rehost_role, kind: bootVolume.metadata.rehost_boot }, { host: lab.host.id, role: 'boot', kind: 'test' });
+  assert.equal(bootVolume.availability_zone, 'nova');
+  assert.deepEqual({ os_type: bootVolume.volume_image_metadata?.os_type, os_distro: bootVolume.volume_image_metadata?.os_distro }, { os_type: 'linux', os_distro: 'debian' }, 'Nova reads these as the image properties of a boot volume');
   const bytes = await readFile(volumeFile(bootVolume.id));
   assert.equal(bytes.subarray(512 * 1024 * 1024, 512 * 1024 * 1024 + MARK.length).toString(), MARK, 'the boot volume holds the snapshot\'s bytes');
   assert.equal(typeof (await lab.machines.console({ ...lab.host, cloudInstanceId: result.instanceId })), 'string');
@@ -301,6 +334,31 @@ test('OpenStack boot: a server that goes to ERROR fails with its fault message a
   assert.deepEqual(await count(), before);
 });
 
+test('OpenStack boot: cutover as a flattened clone (a cloud without a usable backup service): independent volume, no backup used', async (t) => {
+  if (!need(t)) return;
+  // `cutover_copy: clone` takes the path a cloud without cinder-backup takes (the shared peer's
+  // backup service cannot be switched off without disturbing other runs)
+  const machines = new OpenStackMachines({ ...lab.ctx, config: { ...lab.ctx.config, cutoverCopy: 'clone' } });
+  const host = makeHost(CLONE_HOST, `${RUN}-clone`);
+  const options = adminOptions({ fixed_ip: '10.78.0.52', floating_network_id: '', admin_pass: '' });
+  const backupsBefore = (await admin.cinder.listBackups()).length;
+  const result = await machines.boot(host, lab.volumes, { backupType: 'volume_backup', snapshot: lab.snapshot, options, signal: AbortSignal.timeout(600_000) });
+  assert.match(result.detail, /cutover: server .*-clone .* ACTIVE in project admin/);
+  assert.match(result.detail, /volumes: flattened clone \(volume from the snapshot, cloned, the intermediate deleted\)/);
+  const server = await admin.nova.getServer(result.instanceId);
+  const volumeId = server['os-extended-volumes:volumes_attached']![0]!.id;
+  const volume = await admin.cinder.getVolume(volumeId);
+  assert.equal(volume.snapshot_id, null, 'the cutover volume names no snapshot');
+  assert.ok(volume.source_volid, 'it is a clone of a volume');
+  await assert.rejects(admin.cinder.getVolume(volume.source_volid!), (e: unknown) => OpenStackError.isOpenStack(e, 404), 'the intermediate volume from the snapshot is gone');
+  assert.equal(volume.name, `${RUN}-clone_disk0`);
+  assert.equal(volume.metadata.rehost_boot, 'cutover');
+  assert.equal((await admin.cinder.listBackups()).length, backupsBefore, 'no backup was made');
+  const bytes = await readFile(volumeFile(volumeId));
+  assert.equal(bytes.subarray(512 * 1024 * 1024, 512 * 1024 * 1024 + MARK.length).toString(), MARK, 'the clone holds the snapshot\'s bytes');
+  lab.clone = { host, instanceId: result.instanceId, volumeId };
+});
+
 test('OpenStack boot: cutover into the demo project by volume transfer; independent of the snapshot; cleanup', async (t) => {
   if (!need(t)) return;
   const options = {
@@ -334,12 +392,63 @@ test('OpenStack boot: cutover into the demo project by volume transfer; independ
   assert.equal((await demo.nova.getServer(result.instanceId)).status, 'ACTIVE');
   const bytes = await readFile(volumeFile(volumeId));
   assert.equal(bytes.subarray(0, MARK.length).toString(), MARK, 'the migrated volume holds the data');
+  if (lab.clone !== undefined) {
+    // the flattened clone outlives the snapshot and its sync volume too
+    assert.equal((await admin.cinder.getVolume(lab.clone.volumeId)).status, 'in-use');
+    assert.equal((await readFile(volumeFile(lab.clone.volumeId))).subarray(0, MARK.length).toString(), MARK);
+    const gone = await lab.machines.cleanup(lab.clone.host, false, AbortSignal.timeout(300_000), 'all');
+    assert.deepEqual({ servers: gone.servers, volumes: gone.volumes }, { servers: 1, volumes: 1 });
+  }
   assert.doesNotMatch(logs.join('\n'), new RegExp(`user_password|${peer!.demo.password}`));
   // cleanup of everything (scope all) leaves both projects as they were
   const removed = await lab.machines.cleanup(lab.host, false, AbortSignal.timeout(300_000), 'all');
   assert.deepEqual({ servers: removed.servers, volumes: removed.volumes, floatingIps: removed.floatingIps }, { servers: 1, volumes: 1, floatingIps: 1 });
-  const after = await count();
-  assert.deepEqual(after, { admin: { ...lab.before.admin, ports: after.admin.ports }, demo: { ...lab.before.demo, ports: after.demo.ports } });
-  // router interfaces are the lab's own ports: the host's ports are all gone
+  assert.deepEqual(await count(), lab.before, 'servers, ports, floating IPs, volumes, snapshots, backups and transfers as before');
   assert.deepEqual(await admin.neutron.listPorts({ description: `rehost:${lab.host.id}` }), []);
+});
+
+test('OpenStack boot: Cinder\'s 413 names the quota; the snapshot quota is checked before a snapshot is made', async (t) => {
+  if (!need(t)) return;
+  // a throwaway project (the shared ones' quotas must not change under other runs)
+  const ks = admin.keystone.http;
+  const { project } = await ks.request<{ project: { id: string } }>('POST', '/projects', { body: { project: { name: `${RUN}-quota`, domain_id: 'default' } } });
+  const { roles } = await ks.request<{ roles: { id: string }[] }>('GET', '/roles', { query: { name: 'admin' } });
+  await ks.request('PUT', `/projects/${project.id}/users/${(await admin.keystone.info()).userId}/roles/${roles[0]!.id}`);
+  const scoped = client({ ...peer!.admin, projectName: `${RUN}-quota` });
+  const before = await admin.cinder.quotas(project.id);
+  const limit = (k: string) => (before[k] as { limit: number }).limit;
+  let volumeId: string | null = null;
+  try {
+    await admin.cinder.setQuotas(project.id, { volumes: 0 });
+    await assert.rejects(createVolumeChecked(scoped, { size: 1, name: `${RUN}-q1` }, `${RUN}-quota`, AbortSignal.timeout(60_000)), (e: unknown) => {
+      assert.ok(RehostError.is(e, 'UNPROCESSABLE') && e.context.field === 'quotas', String(e));
+      assert.match(e.message, new RegExp(`^creating volume ${RUN}-q1: the Cinder quota "volumes" of project ${RUN}-quota is exhausted`));
+      return true;
+    });
+    await admin.cinder.setQuotas(project.id, { volumes: 5, gigabytes: 1 });
+    await assert.rejects(createVolumeChecked(scoped, { size: 2, name: `${RUN}-q2` }, `${RUN}-quota`, AbortSignal.timeout(60_000)), /the Cinder quota "gigabytes" of project .*-quota is exhausted/);
+    // the snapshot quota: refused before any snapshot exists
+    await admin.cinder.setQuotas(project.id, { gigabytes: 10, snapshots: 0 });
+    const volume = await createVolumeChecked(scoped, { size: 1, name: `${RUN}-q3`, volume_type: 'standard' }, `${RUN}-quota`, AbortSignal.timeout(60_000));
+    volumeId = volume.id;
+    await scoped.cinder.waitVolume(volume.id, 'available', { timeoutMs: 120_000 });
+    const ctx = { ...lab.ctx, client: scoped, config: { ...lab.ctx.config, projectName: `${RUN}-quota` }, volumeProjectId: () => Promise.resolve(project.id) };
+    const host = makeHost(`h-quota-${process.pid}`, `${RUN}-q`);
+    const vol = { ...lab.volumes[0]!, hostId: host.id, ref: volume.id };
+    await assert.rejects(new OpenStackSnapshots(ctx).create(host, [vol], 'HyperMotion-quota', AbortSignal.timeout(120_000)), (e: unknown) => {
+      assert.ok(RehostError.is(e, 'UNPROCESSABLE') && e.context.field === 'quotas', String(e));
+      assert.match(e.message, /the Cinder snapshot quota of project .*-quota is too small for host .*-q's snapshot \(snapshots: 1 needed, 0 of 0 free\)/);
+      return true;
+    });
+    assert.equal((await scoped.cinder.listSnapshots()).length, 0, 'no snapshot was made');
+  } finally {
+    await admin.cinder.setQuotas(project.id, { volumes: limit('volumes'), gigabytes: limit('gigabytes'), snapshots: limit('snapshots') });
+    if (volumeId !== null) {
+      await admin.cinder.deleteVolume(volumeId).catch(() => undefined);
+      await waitFor('quota volume deleted', async () => !(await admin.cinder.getVolume(volumeId!).then(() => true, () => false)), 300_000, 1000).catch(() => undefined);
+    }
+    await scoped.close();
+    await ks.request('PATCH', `/projects/${project.id}`, { body: { project: { enabled: false } } });
+    await ks.request('DELETE', `/projects/${project.id}`);
+  }
 });

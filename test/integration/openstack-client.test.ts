@@ -3,7 +3,7 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { OpenStackClient, OpenStackError } from '../../src-main/targets/openstack/client/index.js';
-import { startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
+import { skipOrFail, startOpenStack, type OpenStackPeer, type OpenStackUser } from '../peers/openstack.js';
 
 let peer: OpenStackPeer | null = null;
 let unavailable = 'the OpenStack peer was not started';
@@ -29,7 +29,7 @@ function client(u: OpenStackUser, overrides: Partial<{ password: string; now: ()
 
 /** Skips `t` when there is no peer; answers the peer otherwise. */
 function need(t: TestContext): OpenStackPeer | null {
-  if (peer === null) t.skip(unavailable);
+  if (peer === null) skipOrFail(t, unavailable);
   return peer;
 }
 

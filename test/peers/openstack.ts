@@ -5,6 +5,7 @@
  * reused and left running; one started here is stopped by `stop()` unless
  * REHOST_OPENSTACK_KEEP=1 (handy when re-running tests by hand).
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -43,6 +44,20 @@ export function openStackUnavailable(): string | null {
   if (process.platform !== 'linux') return 'the OpenStack peer needs Linux (Debian packages)';
   if (process.getuid?.() !== 0) return 'the OpenStack peer needs root (apt-get, MariaDB, RabbitMQ, uwsgi)';
   return null;
+}
+
+/** True when the tests run in CI (`.ci/run` sets CI=true), where every OpenStack test must run. */
+export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CI === 'true' || env.CI === '1';
+}
+
+/**
+ * The one way an OpenStack test gives up on a missing peer: outside CI it skips with the reason
+ * (not root, not Linux, no sshd); in CI it fails, so CI can never pass without testing OpenStack.
+ */
+export function skipOrFail(t: { skip(message?: string): void }, reason: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (inCi(env)) assert.fail(`CI=true: the OpenStack tests must run here, but ${reason}`);
+  t.skip(reason);
 }
 
 /** True when a cloud with the lab's admin credentials answers on 127.0.0.1:5000. */

@@ -19,6 +19,8 @@ export interface BootPlan {
   fixedIp: string | null;
   securityGroupIds: string[];
   keypairName: string | null;
+  /** The key pair's public key (for cloud-init user data), or null. */
+  keypairPublicKey: string | null;
   availabilityZone: string | null;
   /** An existing floating IP to associate, a network to allocate one from, or none. */
   floating: { existing: FloatingIp } | { networkId: string } | null;
@@ -49,11 +51,13 @@ export async function resolveBootPlan(client: OpenStackClient, projectId: string
   const { network, subnet } = await resolveNetwork(client, projectId, o, signal);
   const securityGroupIds = await resolveSecurityGroups(client, projectId, o, signal);
   let keypairName: string | null = null;
+  let keypairPublicKey: string | null = null;
   if (o.keypairId !== null) {
     const keypairs = await client.nova.listKeypairs(signal);
     const found = keypairs.find((k) => k.name === o.keypairId || k.fingerprint === o.keypairId);
     if (!found) throw bad('keypair_id', `unknown key pair ${o.keypairId} for this user (known: ${keypairs.map((k) => k.name).join(', ') || 'none'})`);
     keypairName = found.name;
+    keypairPublicKey = found.public_key || null;
   }
   if (o.availabilityZone !== null) {
     const zones = await client.nova.listAvailabilityZones(signal);
@@ -61,7 +65,7 @@ export async function resolveBootPlan(client: OpenStackClient, projectId: string
     if (!zone) throw bad('availability_zone_id', `unknown availability zone ${o.availabilityZone} (known: ${zones.map((z) => z.zoneName).join(', ')})`);
     if (!zone.zoneState.available) throw bad('availability_zone_id', `availability zone ${o.availabilityZone} is not available`);
   }
-  return { flavor, network, subnet, fixedIp: o.fixedIp, securityGroupIds, keypairName, availabilityZone: o.availabilityZone, floating: await resolveFloating(client, o, signal) };
+  return { flavor, network, subnet, fixedIp: o.fixedIp, securityGroupIds, keypairName, keypairPublicKey, availabilityZone: o.availabilityZone, floating: await resolveFloating(client, o, signal) };
 }
 
 async function resolveFlavor(client: OpenStackClient, o: BootOptions, signal?: AbortSignal): Promise<Flavor> {

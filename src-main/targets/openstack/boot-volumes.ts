@@ -1,20 +1,21 @@
 /**
- * The volumes a machine boots from, one per snapshot in disk order, made in the volume project:
+ * The volumes a machine boots from, one per snapshot in disk order, made in the volume project
+ * once the project's quota and capacity are known to take them:
  *
  * - test boot: a new volume from each Cinder snapshot (fast; it may depend on the snapshot).
- * - cutover: a volume independent of the snapshot chain, so cleaning sync volumes and snapshots
- *   later never breaks the migrated server (the seed's Ceph dependency-chain note): a Cinder
- *   backup of the snapshot restored into a new volume, then the backup is deleted. Without a
- *   backup service the volume is a full copy from the snapshot, and the detail says so.
+ * - cutover: a volume independent of the snapshot chain (boot-copies.ts): backup → restore when
+ *   the cloud's backup service works, else a flattened clone; never a volume still hanging on the
+ *   snapshot.
  *
- * Every volume and backup carries the host's tags (role `boot`) from the moment it exists, so a
- * failed step leaves nothing cleanup cannot find. A boot in another project then gets the volumes
+ * Volumes go to the asked availability zone where Cinder has it (a volume made from a snapshot or
+ * cloned stays in its source's zone, as Cinder requires). The boot volume gets the bootable flag
+ * and the `os_type`/`os_distro` image properties. A boot in another project then gets the volumes
  * by volume transfer (offered by the volume project, accepted by the boot user).
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import { OpenStackError, type OpenStackClient } from './client/index.js';
-import type { Backup } from './client/cinder.js';
-import { compareMicroversions } from './client/microversion.js';
+import { backupServiceUp, COPY_TIMEOUT_MS, flattenedCopy, restoredCopy, type CopyRequest } from './boot-copies.js';
+import { createVolumeChecked, findShortage } from './capacity.js';
 import { rehostMetadata, type OpenStackContext } from './context.js';
 
 /**
@@ -25,10 +26,6 @@ import { rehostMetadata, type OpenStackContext } from './context.js';
 export const META_BOOT = 'rehost_boot';
 export type BootKind = 'test' | 'cutover';
 export const CUTOVER_PENDING = 'cutover-pending';
-
-/** Backups and restores of big disks take long; the job's signal still stops them. */
-const COPY_TIMEOUT_MS = 6 * 3600_000;
-const CREATE_TIMEOUT_MS = 600_000;
 
 export function bootMetadata(hostId: string, kind: BootKind, extra: Record<string, string> = {}): Record<string, string> {
   return rehostMetadata(hostId, 'boot', { [META_BOOT]: kind, ...extra });
@@ -44,104 +41,102 @@ export interface BootDisk {
   snapshotId: string;
 }
 
+export interface BootVolumeOptions {
+  /** Nova's zone the machine boots in (`availability_zone_id`); null = any. */
+  availabilityZone: string | null;
+  /** Image properties for the boot volume (first disk): `os_type`, `os_distro`. */
+  imageProperties: Record<string, string>;
+}
+
 export interface MadeVolumes {
   /** Cinder volume ids in the order of `disks`. */
   ids: string[];
   method: string;
 }
 
+type CopyMethod = 'snapshot' | 'backup' | 'clone';
+
+/** Cutover: backup when the service is up (or cannot be told), unless the target asks for clones. */
+async function copyMethod(ctx: OpenStackContext, kind: BootKind, signal: AbortSignal): Promise<CopyMethod> {
+  if (kind === 'test') return 'snapshot';
+  if (ctx.config.cutoverCopy === 'clone') return 'clone';
+  return (await backupServiceUp(ctx.client, signal)) === false ? 'clone' : 'backup';
+}
+
+const METHODS: Record<CopyMethod, string> = {
+  snapshot: 'volume from snapshot',
+  backup: 'backup of the snapshot restored into a new volume',
+  clone: 'flattened clone (volume from the snapshot, cloned, the intermediate deleted)',
+};
+
 /**
  * Makes one volume per disk; `created` receives each id as soon as it exists (so a failure
  * half-way can remove what was made).
  */
-export async function makeBootVolumes(ctx: OpenStackContext, hostId: string, hostName: string, kind: BootKind, disks: BootDisk[], created: (id: string) => void, signal: AbortSignal): Promise<MadeVolumes> {
-  const cinder = ctx.client.cinder;
-  const useBackup = kind === 'cutover' && (await backupServiceUp(ctx.client, signal)) !== false;
+export async function makeBootVolumes(ctx: OpenStackContext, hostId: string, hostName: string, kind: BootKind, disks: BootDisk[], options: BootVolumeOptions, created: (id: string) => void, signal: AbortSignal): Promise<MadeVolumes> {
+  const { cinder } = ctx.client;
+  let method = await copyMethod(ctx, kind, signal);
+  const snapshots = await Promise.all(disks.map((d) => cinder.getSnapshot(d.snapshotId, signal)));
+  await checkBootRoom(ctx, hostId, method, snapshots, signal);
+  const zones = await cinderZones(ctx.client, signal);
+  const notes: string[] = [];
   const ids: string[] = [];
-  let method = kind === 'test' ? 'volume from snapshot' : useBackup ? 'backup of the snapshot restored into a new volume' : '';
-  for (const disk of disks) {
-    const snapshot = await cinder.getSnapshot(disk.snapshotId, signal);
-    const name = bootVolumeName(hostName, disk.diskIndex);
-    const metadata = bootMetadata(hostId, kind, { rehost_disk: String(disk.diskIndex) });
-    if (kind === 'cutover' && useBackup) {
-      const id = await restoredCopy(ctx, hostId, snapshot, name, metadata, created, signal);
-      if (id !== null) {
-        ids.push(id);
-        continue;
-      }
-      method = 'full copy from the snapshot: the backup service failed (on Ceph the copy stays a clone of the snapshot until flattened)';
-    } else if (kind === 'cutover') {
-      method = 'full copy from the snapshot: the cloud has no backup service (on Ceph the copy stays a clone of the snapshot until flattened)';
-    }
-    const volume = await cinder.createVolume({ size: snapshot.size, name, snapshot_id: snapshot.id, metadata }, signal);
-    created(volume.id);
-    await cinder.waitVolume(volume.id, 'available', { timeoutMs: COPY_TIMEOUT_MS, signal });
-    ids.push(volume.id);
-  }
-  return { ids, method };
-}
-
-/**
- * Backup → restore into a new tagged volume → delete the backup. Null when the backup service
- * refused the backup (the caller falls back to a copy); other failures throw.
- */
-async function restoredCopy(ctx: OpenStackContext, hostId: string, snapshot: { id: string; size: number; volume_id: string }, name: string, metadata: Record<string, string>, created: (id: string) => void, signal: AbortSignal): Promise<string | null> {
-  const cinder = ctx.client.cinder;
-  let backup: Backup;
-  try {
-    backup = await createTaggedBackup(ctx.client, snapshot.volume_id, snapshot.id, `${name}_backup`, bootMetadata(hostId, 'cutover'), signal);
-  } catch (err) {
-    if (OpenStackError.isOpenStack(err) && (err.httpStatus >= 500 || /backup/i.test(err.fault)) && !err.quotaExceeded) {
-      ctx.log.warn({ host: hostId, err: err.message }, 'backup refused: falling back to a full copy');
-      return null;
-    }
-    throw err;
-  }
-  try {
-    // the create answer holds only the id: size comes from the finished backup
-    const done = await cinder.waitBackup(backup.id, 'available', { timeoutMs: COPY_TIMEOUT_MS, signal });
+  for (const [i, disk] of disks.entries()) {
+    const snapshot = snapshots[i]!;
     const source = await cinder.getVolume(snapshot.volume_id, signal);
-    const volume = await cinder.createVolume({ size: Math.max(snapshot.size, done.size), name, metadata, ...(source.volume_type ? { volume_type: source.volume_type } : {}) }, signal);
-    created(volume.id);
-    await cinder.waitVolume(volume.id, 'available', { timeoutMs: CREATE_TIMEOUT_MS, signal });
-    await cinder.restoreBackup(backup.id, { volumeId: volume.id, signal });
-    await cinder.waitVolume(volume.id, 'available', { timeoutMs: COPY_TIMEOUT_MS, signal });
-    // a restore writes the backed-up volume's name and metadata (the sync volume's) over the target's
-    await retagVolume(ctx.client, volume.id, name, metadata, signal);
-    return volume.id;
-  } finally {
-    // the backup was only the vehicle; a delete that fails leaves it tagged for cleanup
-    await cinder.waitBackup(backup.id, 'available', { timeoutMs: CREATE_TIMEOUT_MS }).catch(() => undefined);
-    await cinder.deleteBackup(backup.id).catch((err: unknown) => ctx.log.warn({ host: hostId, backup: backup.id, err: String(err) }, 'backup not deleted; cleanup will retry'));
+    const zone = volumeZone(options.availabilityZone, zones, source.availability_zone, method === 'backup', notes);
+    const r: CopyRequest = { hostId, name: bootVolumeName(hostName, disk.diskIndex), metadata: bootMetadata(hostId, kind, { rehost_disk: String(disk.diskIndex) }), zone, created, signal };
+    let id = method === 'backup' ? await restoredCopy(ctx, snapshot, r) : method === 'clone' ? await flattenedCopy(ctx, snapshot, r) : null;
+    if (id === null && method === 'backup') {
+      method = 'clone';
+      notes.push('the backup service refused the backup');
+      id = await flattenedCopy(ctx, snapshot, r);
+    }
+    if (id === null) {
+      const volume = await createVolumeChecked(ctx.client, { size: snapshot.size, name: r.name, snapshot_id: snapshot.id, metadata: r.metadata, ...(zone !== null ? { availability_zone: zone } : {}) }, ctx.config.projectName, signal, { hostId });
+      created(volume.id);
+      await cinder.waitVolume(volume.id, 'available', { timeoutMs: COPY_TIMEOUT_MS, signal });
+      id = volume.id;
+    }
+    ids.push(id);
+  }
+  await cinder.volumeAction(ids[0]!, { 'os-set_bootable': { bootable: true } }, signal);
+  if (Object.keys(options.imageProperties).length > 0) await cinder.volumeAction(ids[0]!, { 'os-set_image_metadata': { metadata: options.imageProperties } }, signal);
+  return { ids, method: [METHODS[method], ...new Set(notes)].join('; ') };
+}
+
+/** Quota and capacity for the copies, checked before the first one is made. */
+async function checkBootRoom(ctx: OpenStackContext, hostId: string, method: CopyMethod, snapshots: { size: number }[], signal: AbortSignal): Promise<void> {
+  const gib = snapshots.reduce((n, s) => n + s.size, 0);
+  const largestGiB = Math.max(0, ...snapshots.map((s) => s.size));
+  // a flattened clone holds its intermediate volume for a while: one more volume of the largest size
+  const extra = method === 'clone' ? 1 : 0;
+  const need = { volumes: snapshots.length + extra, gib: gib + extra * largestGiB, largestGiB, ...(method === 'backup' ? { backups: 1, backupGiB: largestGiB } : {}) };
+  const short = await findShortage(ctx.client, need, null, signal, ctx.log);
+  if (short.length > 0) {
+    throw new RehostError('UNPROCESSABLE', `the boot volumes do not fit the Cinder quota or capacity of project ${ctx.config.projectName} (${short.join('; ')}); raise the quota or free volumes, then boot again`, { field: 'quotas', hostId });
   }
 }
 
-/** A backup of `snapshotId` carrying `metadata` (backup metadata needs 3.43; older clouds get it without). */
-export async function createTaggedBackup(client: OpenStackClient, volumeId: string, snapshotId: string, name: string, metadata: Record<string, string>, signal: AbortSignal): Promise<Backup> {
-  const version = await client.cinder.ready(signal);
-  const backup = { volume_id: volumeId, snapshot_id: snapshotId, name, force: true, incremental: false, description: `rehost:${metadata.rehost_host ?? ''}`, ...(compareMicroversions(version, '3.43') >= 0 ? { metadata } : {}) };
-  return (await client.cinder.http.request<{ backup: Backup }>('POST', '/backups', { body: { backup }, signal })).backup;
+/** Cinder's availability zones (a member may read them). */
+async function cinderZones(client: OpenStackClient, signal: AbortSignal): Promise<Set<string>> {
+  await client.cinder.ready(signal);
+  const res = await client.cinder.http.request<{ availabilityZoneInfo: { zoneName: string; zoneState: { available: boolean } }[] }>('GET', '/os-availability-zone', { signal });
+  return new Set(res.availabilityZoneInfo.filter((z) => z.zoneState.available).map((z) => z.zoneName));
 }
 
-async function retagVolume(client: OpenStackClient, id: string, name: string, metadata: Record<string, string>, signal: AbortSignal): Promise<void> {
-  const path = `/volumes/${encodeURIComponent(id)}`;
-  await client.cinder.http.request('PUT', path, { body: { volume: { name } }, signal });
-  await client.cinder.http.request('PUT', `${path}/metadata`, { body: { metadata }, signal });
-}
-
-/**
- * Whether a cinder-backup service is up: true/false from the services list, null when the user
- * may not read it (then the backup is simply tried).
- */
-export async function backupServiceUp(client: OpenStackClient, signal: AbortSignal): Promise<boolean | null> {
-  try {
-    await client.cinder.ready(signal);
-    const res = await client.cinder.http.request<{ services: { binary: string; state: string; status: string }[] }>('GET', '/os-services', { query: { binary: 'cinder-backup' }, signal });
-    return res.services.some((s) => s.state === 'up' && s.status === 'enabled');
-  } catch (err) {
-    if (OpenStackError.isOpenStack(err, 403) || OpenStackError.isOpenStack(err, 404)) return null;
-    throw err;
+/** The Cinder zone a boot volume goes to for the asked Nova zone; why not, in `notes`. */
+function volumeZone(asked: string | null, zones: Set<string>, sourceZone: string, fromBackup: boolean, notes: string[]): string | null {
+  if (asked === null) return null;
+  if (!zones.has(asked)) {
+    notes.push(`Cinder has no zone ${asked}: volumes where Cinder puts them`);
+    return null;
   }
+  if (!fromBackup && asked !== sourceZone) {
+    notes.push(`volumes in zone ${sourceZone}: Cinder keeps a volume made from a snapshot in its source's zone`);
+    return null;
+  }
+  return asked;
 }
 
 /**

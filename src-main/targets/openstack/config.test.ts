@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RehostError } from '../../../src-shared/errors.js';
 import { hasGateway, parseConfig } from './config.js';
-import { isRehostOwned, rehostMetadata, syncVolumeName } from './context.js';
+import { diskLabel, isRehostOwned, rehostMetadata, syncVolumeNames } from './context.js';
 import { snapshotIds } from './snapshots.js';
 import { gibFor, quotaLines } from './volumes.js';
 
@@ -55,7 +55,6 @@ test('tags, names, refs and quota lines', () => {
   assert.equal(isRehostOwned(meta, 'h2'), false);
   assert.equal(isRehostOwned({ rehost_host: 'h1' }), false, 'both tags are needed');
   assert.equal(isRehostOwned(undefined), false);
-  assert.equal(syncVolumeName('web-01', 1), 'sync_vol_web-01_1');
   assert.deepEqual(snapshotIds('a1b2c3d4-0000-4000-8000-000000000001,a1b2c3d4-0000-4000-8000-000000000002'), ['a1b2c3d4-0000-4000-8000-000000000001', 'a1b2c3d4-0000-4000-8000-000000000002']);
   assert.throws(() => snapshotIds('/etc/passwd'), /not a list of Cinder snapshot ids/);
   assert.equal(gibFor(1), 1);
@@ -65,6 +64,26 @@ test('tags, names, refs and quota lines', () => {
     { id: 'volume.gigabytes', name: 'gigabytes', service: 'volume', limit: 10, in_use: 3, reserved: 1, free: 6 },
     { id: 'volume.volumes', name: 'volumes', service: 'volume', limit: -1, in_use: 2, reserved: 0, free: -1 },
   ]);
+});
+
+test('sync volume names follow the seed: sync_vol_<host>_<disk file name>', () => {
+  // the seed's own example: host k-node01-10.92, disk k-node01-10.92_1.vmdk
+  assert.equal(diskLabel({ index: 0, name: 'Hard disk 1', locator: '[datastore1] k-node01-10.92/k-node01-10.92_1.vmdk' }), 'k-node01-10.92_1.vmdk');
+  assert.equal(diskLabel({ index: 0, name: 'os-01.raw', locator: '/srv/images/os-01.raw' }), 'os-01.raw');
+  assert.equal(diskLabel({ index: 1, name: 'sdb', locator: '/dev/sdb' }), 'sdb');
+  assert.equal(diskLabel({ index: 2, name: 'Hard disk 3' }), 'Hard_disk_3');
+  assert.equal(diskLabel({ index: 3, name: '' }), 'disk3');
+  const names = syncVolumeNames({ name: 'k-node01-10.92', disks: [{ index: 0, name: 'Hard disk 1', locator: '[ds] k-node01-10.92/k-node01-10.92_1.vmdk' }, { index: 1, name: 'x', locator: '[ds] a/data.vmdk' }, { index: 2, name: 'y', locator: '[ds] b/data.vmdk' }] });
+  assert.deepEqual([...names.values()], ['sync_vol_k-node01-10.92_k-node01-10.92_1.vmdk', 'sync_vol_k-node01-10.92_data.vmdk_1', 'sync_vol_k-node01-10.92_data.vmdk_2']);
+});
+
+test('os_interface and cutover_copy: defaults and refusals naming the field', () => {
+  const c = parseConfig(base, { os_password: 'x' });
+  assert.deepEqual([c.endpointInterface, c.cutoverCopy], ['public', 'auto']);
+  const d = parseConfig({ ...base, os_interface: 'internal', cutover_copy: 'clone' }, { os_password: 'x' });
+  assert.deepEqual([d.endpointInterface, d.cutoverCopy], ['internal', 'clone']);
+  assert.equal(fieldOf(() => parseConfig({ ...base, os_interface: 'private' }, secret)), 'config.os_interface');
+  assert.equal(fieldOf(() => parseConfig({ ...base, cutover_copy: 'snapshot' }, secret)), 'config.cutover_copy');
 });
 
 test('the driver: secret fields, capabilities, no gateway refused before any cloud call, unreachable Keystone', async () => {

@@ -31,6 +31,12 @@ function port(config: Record<string, unknown>, field: string, fallback: number):
   return n;
 }
 
+function oneOf<T extends string>(config: Record<string, unknown>, field: string, allowed: readonly T[], fallback: T): T {
+  const v = text(config, field) ?? fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw invalid(field, `must be ${allowed.map((a) => JSON.stringify(a)).join(', ')}, not ${JSON.stringify(v)}`);
+  return v as T;
+}
+
 /** Parses `config`; `secret` holds the keychain fields (only checked for presence here). */
 export function parseConfig(config: Record<string, unknown>, secret: Record<string, string>): OpenStackTargetConfig {
   const authUrl = text(config, 'os_auth_url', true);
@@ -50,13 +56,14 @@ export function parseConfig(config: Record<string, unknown>, secret: Record<stri
     region: text(config, 'os_region_name'),
     volumeAvailabilityZone: text(config, 'volume_availability_zone'),
     volumeType: text(config, 'volume_type'),
+    endpointInterface: oneOf(config, 'os_interface', ['public', 'internal', 'admin'], 'public'),
+    cutoverCopy: oneOf(config, 'cutover_copy', ['auto', 'clone'], 'auto'),
     gateway: parseGateway(config, secret),
   };
 }
 
 function parseGateway(config: Record<string, unknown>, secret: Record<string, string>): GatewaySettings {
-  const mode = text(config, 'gateway_mode') ?? 'dedicated';
-  if (mode !== 'dedicated' && mode !== 'shared') throw invalid('gateway_mode', `must be "dedicated" or "shared", not ${JSON.stringify(mode)}`);
+  const mode = oneOf(config, 'gateway_mode', ['dedicated', 'shared'], 'dedicated');
   const serverId = text(config, 'gateway_server_id');
   const imageId = text(config, 'gateway_image_id');
   const flavorId = text(config, 'gateway_flavor_id');

@@ -4,6 +4,7 @@
  * Nova metadata; Neutron `description` "rehost:<host id>" plus tags where the cloud has the
  * extension), so cleanup finds exactly what Rehost made and never touches anything else.
  */
+import type { DriverVault } from '../../core/drivers.js';
 import type { Logger } from '../../core/ports.js';
 import type { OpenStackClient } from './client/index.js';
 
@@ -43,6 +44,13 @@ export interface OpenStackTargetConfig {
   volumeAvailabilityZone: string | null;
   /** Cinder volume type of sync volumes; null = the cloud's default type. */
   volumeType: string | null;
+  /** Endpoint interface taken from the Keystone catalog (`os_interface`, default `public`). */
+  endpointInterface: 'public' | 'internal' | 'admin';
+  /**
+   * How a cutover's volume is made independent of the snapshot chain: `auto` = Cinder backup and
+   * restore when the backup service works, else a flattened clone; `clone` = always the clone.
+   */
+  cutoverCopy: 'auto' | 'clone';
   gateway: GatewaySettings;
 }
 
@@ -53,6 +61,8 @@ export interface OpenStackContext {
   secret: Record<string, string>;
   log: Logger;
   workDir: string;
+  /** The driver's keychain entry (boot users' credentials for a later cleanup); null = none available. */
+  vault: DriverVault | null;
   /** Project id where sync volumes (and the gateway) live: the configured credentials' project. */
   volumeProjectId(): Promise<string>;
 }
@@ -89,9 +99,34 @@ export function neutronTags(hostId: string, role: RehostRole): string[] {
   return [`${META_HOST}=${hostId}`, `${META_ROLE}=${role}`];
 }
 
-/** Seed naming: `sync_vol_<host name>_<disk index>`. */
-export function syncVolumeName(hostName: string, diskIndex: number): string {
-  return `sync_vol_${hostName}_${diskIndex}`;
+/**
+ * What names a disk in `sync_vol_<host>_<disk>`: the seed's example (§4.2.3,
+ * `sync_vol_k-node01-10.92_k-node01-10.92_1.vmdk`, and the host storage sheet pairing
+ * `corresponding_disk: centos6.7_JC.vmdk` with `sync_vol_centos6.7_JC.vmdk`) uses the disk's
+ * file name: the file the locator names (VMDK or image, the datastore prefix dropped), a device's
+ * last path part, else the disk's own name.
+ */
+export function diskLabel(disk: { index: number; name: string; locator?: string }): string {
+  const from = (text: string | undefined) => {
+    const last = (text ?? '').replace(/^\[[^\]]*\]\s*/, '').split(/[\\/]/).filter((p) => p !== '').pop() ?? '';
+    return last.trim().replace(/\s+/g, '_');
+  };
+  return from(disk.locator) || from(disk.name) || `disk${disk.index}`;
+}
+
+/**
+ * The sync volume name of every disk of a host (seed naming `sync_vol_<host name>_<disk>`); two
+ * disks with the same label get their index appended, so names stay unique per host.
+ */
+export function syncVolumeNames(host: { name: string; disks: { index: number; name: string; locator?: string }[] }): Map<number, string> {
+  const labels = host.disks.map((d) => diskLabel(d));
+  const names = new Map<number, string>();
+  host.disks.forEach((d, i) => {
+    const label = labels[i]!;
+    const unique = labels.filter((l) => l === label).length === 1;
+    names.set(d.index, `sync_vol_${host.name}_${unique ? label : `${label}_${d.index}`}`);
+  });
+  return names;
 }
 
 /** Name of a gateway server Rehost creates for a project. */

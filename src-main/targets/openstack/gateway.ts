@@ -10,24 +10,19 @@ import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import { RehostError } from '../../../src-shared/errors.js';
 import { AgentSession } from '../../sources/agent/session.js';
-import { connectSsh, execText, sh } from '../../sources/agent/ssh.js';
+import { connectSsh, execText } from '../../sources/agent/ssh.js';
 import { OpenStackError } from './client/index.js';
 import type { Server } from './client/nova.js';
 import { GATEWAY_OWNER, gatewayServerName, isRehostOwned, rehostMetadata, type OpenStackContext } from './context.js';
 import { hasGateway } from './config.js';
+import { locateDevice, type DeviceHint, type FoundDevice, type GatewayShell } from './gateway-locate.js';
+
+export type { DeviceHint } from './gateway-locate.js';
 
 const GATEWAY_BOOT_MS = 10 * 60_000;
 /** A gateway Rehost just created needs time to boot before SSH answers. */
 const SSH_WAIT_NEW_MS = 5 * 60_000;
 const SSH_RETRY_MS = 5000;
-
-/** What the cloud tells about an attachment, to find the device inside the gateway. */
-export interface DeviceHint {
-  /** `connection_info.device_path` (a file path with file-backed or local drivers). */
-  path: string | null;
-  /** A SCSI WWN when the backend reports one. */
-  wwn: string | null;
-}
 
 interface Connection {
   client: Client;
@@ -41,13 +36,17 @@ export class Gateway {
   private server: Promise<Server> | null = null;
   private connection: Promise<Connection> | null = null;
 
-  constructor(private readonly ctx: OpenStackContext) {}
+  /** `shell`: runs gateway commands instead of SSH (unit tests drive `locate` with a fake one). */
+  constructor(
+    private readonly ctx: OpenStackContext,
+    private readonly options: { shell?: GatewayShell } = {},
+  ) {}
 
   get configured(): boolean {
     return hasGateway(this.ctx.config);
   }
 
-  /** The gateway instance, ACTIVE: the configured one, or Rehost's (created when missing). */
+  /** The gateway instance, ACTIVE: the configured one, or Rehost's (created when missing: sync paths only). */
   ensure(signal: AbortSignal): Promise<Server> {
     if (!this.configured) {
       return Promise.reject(
@@ -70,27 +69,57 @@ export class Gateway {
     return servers.find((s) => isRehostOwned(s.metadata, GATEWAY_OWNER, 'gateway') && s.status !== 'DELETED' && s.status !== 'SOFT_DELETED') ?? null;
   }
 
+  /**
+   * Read-only, for `verify`: a named instance must exist and be ACTIVE; for one Rehost creates,
+   * the image, flavor and network it will be made from must exist. Nothing is created here
+   * (reading a target never creates cloud resources): the first sync that needs the gateway makes it.
+   */
+  async check(signal: AbortSignal): Promise<void> {
+    if (!this.configured) return;
+    const g = this.ctx.config.gateway;
+    if (g.serverId !== null) {
+      await this.named(g.serverId, signal);
+      return;
+    }
+    if ((await this.findOwn(signal)) !== null) return;
+    const { nova, glance, neutron } = this.ctx.client;
+    const exists = async (field: string, what: string, get: () => Promise<unknown>) => {
+      try {
+        await get();
+      } catch (err) {
+        if (OpenStackError.isOpenStack(err, 404)) throw new RehostError('VALIDATION', `config.${field}: no ${what} in project ${this.ctx.config.projectName} to create the gateway from`, { field: `config.${field}` });
+        throw err;
+      }
+    };
+    await exists('gateway_image_id', `image ${g.imageId}`, () => glance.getImage(g.imageId!, signal));
+    await exists('gateway_flavor_id', `flavor ${g.flavorId}`, () => nova.getFlavor(g.flavorId!, signal));
+    await exists('gateway_network_id', `network ${g.networkId}`, () => neutron.getNetwork(g.networkId!, signal));
+  }
+
+  /** The instance the user named, ACTIVE. */
+  private async named(id: string, signal: AbortSignal): Promise<Server> {
+    let server: Server;
+    try {
+      server = await this.ctx.client.nova.getServer(id, signal);
+    } catch (err) {
+      if (OpenStackError.isOpenStack(err, 404)) throw new RehostError('VALIDATION', `config.gateway_server_id: no instance ${id} in project ${this.ctx.config.projectName}`, { field: 'config.gateway_server_id' });
+      throw err;
+    }
+    if (server.status !== 'ACTIVE') throw new RehostError('UNPROCESSABLE', `the gateway instance ${server.name} (${server.id}) is ${server.status}; start it first`, { field: 'config.gateway_server_id' });
+    return server;
+  }
+
   private async resolve(signal: AbortSignal): Promise<Server> {
     const { nova } = this.ctx.client;
     const g = this.ctx.config.gateway;
-    if (g.serverId !== null) {
-      let server: Server;
-      try {
-        server = await nova.getServer(g.serverId, signal);
-      } catch (err) {
-        if (OpenStackError.isOpenStack(err, 404)) throw new RehostError('VALIDATION', `config.gateway_server_id: no instance ${g.serverId} in project ${this.ctx.config.projectName}`, { field: 'config.gateway_server_id' });
-        throw err;
-      }
-      if (server.status !== 'ACTIVE') throw new RehostError('UNPROCESSABLE', `the gateway instance ${server.name} (${server.id}) is ${server.status}; start it first`, { field: 'config.gateway_server_id' });
-      return server;
-    }
+    if (g.serverId !== null) return this.named(g.serverId, signal);
     const own = await this.findOwn(signal);
     if (own !== null) {
       if (own.status === 'ERROR') throw new RehostError('DRIVER', `the gateway ${own.name} (${own.id}) Rehost created is in ERROR: ${own.fault?.message ?? 'no fault message'}; delete it and retry`);
       return own.status === 'ACTIVE' ? own : nova.waitServer(own.id, 'ACTIVE', { timeoutMs: GATEWAY_BOOT_MS, intervalMs: 2000, signal });
     }
     const name = gatewayServerName(this.ctx.config.projectName);
-    this.ctx.log.info({ name, image: g.imageId, flavor: g.flavorId, network: g.networkId }, 'creating the gateway instance');
+    this.ctx.log.info({ name, image: g.imageId, flavor: g.flavorId, network: g.networkId }, 'creating the gateway instance (a sync needs it)');
     const created = await nova.createServer(
       { name, flavorRef: g.flavorId!, imageRef: g.imageId!, networks: [{ uuid: g.networkId! }], metadata: rehostMetadata(GATEWAY_OWNER, 'gateway') },
       signal,
@@ -110,9 +139,8 @@ export class Gateway {
 
   /** Runs a command on the gateway. */
   async exec(command: string, signal: AbortSignal): Promise<string> {
-    const { client } = await this.connect(signal);
-    const res = await execText(client, command);
-    if (res.code !== 0) throw new RehostError('DRIVER', `on the gateway: \`${command.slice(0, 100)}…\` failed (${res.code}): ${(res.stderr.trim() || res.stdout.trim()).slice(-400)}`);
+    const res = await (await this.shell(signal)).run(command);
+    if (res.code !== 0) throw new RehostError('DRIVER', `on the gateway: \`${command.slice(0, 100)}…\` failed (${res.code}): ${((res.stderr ?? '').trim() || res.stdout.trim()).slice(-400)}`);
     return res.stdout;
   }
 
@@ -141,33 +169,15 @@ export class Gateway {
     return this.ctx.config.gateway.directAddress ?? (await this.connect(signal)).remoteAddress;
   }
 
-  /**
-   * The device of `volumeId` inside the gateway: by serial (virtio-blk shows the first 20
-   * characters of the volume id, virtio-scsi the whole id) or WWN, never by attach order; else the
-   * path the attachment reports when it exists there (file-backed volumes). Waits for a device
-   * that is still appearing.
-   */
-  async locate(volumeId: string, hint: DeviceHint, signal: AbortSignal): Promise<{ path: string; how: 'serial' | 'attachment' }> {
-    const id20 = volumeId.slice(0, 20);
-    const byId = [`virtio-${id20}`, `scsi-0QEMU_QEMU_HARDDISK_${volumeId}`, `scsi-0QEMU_QEMU_HARDDISK_${id20}`];
-    if (hint.wwn !== null && /^[0-9a-fA-F]+$/.test(hint.wwn)) byId.push(`wwn-0x${hint.wwn.toLowerCase()}`, `scsi-3${hint.wwn.toLowerCase()}`);
-    const hintTest = hint.path === null ? 'false' : `{ [ -b ${sh(hint.path)} ] || [ -f ${sh(hint.path)} ]; }`;
-    const script = [
-      `for i in $(seq 1 60); do`,
-      `  for p in ${byId.map((n) => sh(`/dev/disk/by-id/${n}`)).join(' ')}; do [ -b "$p" ] && { echo "serial $p"; exit 0; }; done`,
-      `  d=$(lsblk -dnro PATH,SERIAL 2>/dev/null | awk -v a=${sh(volumeId)} -v b=${sh(id20)} '$2==a||$2==b{print $1; exit}')`,
-      `  [ -n "$d" ] && [ -b "$d" ] && { echo "serial $d"; exit 0; }`,
-      `  if ${hintTest}; then echo "attachment ${hint.path ?? ''}"; exit 0; fi`,
-      `  sleep 1`,
-      `done; exit 3`,
-    ].join('\n');
+  /** The device of `volumeId` inside the gateway (gateway-locate.ts); waits for one still appearing. */
+  async locate(volumeId: string, hint: DeviceHint, signal: AbortSignal, options: { attempts?: number; delayMs?: number } = {}): Promise<FoundDevice> {
+    return locateDevice(await this.shell(signal), volumeId, hint, { ...options, signal });
+  }
+
+  private async shell(signal: AbortSignal): Promise<GatewayShell> {
+    if (this.options.shell) return this.options.shell;
     const { client } = await this.connect(signal);
-    const res = await execText(client, script);
-    const [how = '', ...rest] = res.stdout.trim().split(' ');
-    if (res.code !== 0 || (how !== 'serial' && how !== 'attachment')) {
-      throw new RehostError('DRIVER', `volume ${volumeId} is attached but no device with its serial appeared in the gateway within 60 s${hint.path ? ` (nor ${hint.path})` : ''}`);
-    }
-    return { path: rest.join(' '), how };
+    return { run: async (command) => execText(client, command) };
   }
 
   /** Deletes the gateway if Rehost created it and no volume is attached to it any more. */

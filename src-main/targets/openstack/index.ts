@@ -23,6 +23,7 @@ export function createOpenStackTarget(deps: DriverDeps, config: Record<string, u
     projectName: parsed.projectName,
     projectDomainId: parsed.projectDomainId,
     region: parsed.region,
+    interface: parsed.endpointInterface,
   });
   const ctx: OpenStackContext = {
     client,
@@ -30,6 +31,7 @@ export function createOpenStackTarget(deps: DriverDeps, config: Record<string, u
     secret: deps.secret,
     log: deps.log,
     workDir: deps.workDir,
+    vault: deps.vault ?? null,
     volumeProjectId: async () => (await client.keystone.info()).projectId,
   };
   return new OpenStackTarget(ctx);

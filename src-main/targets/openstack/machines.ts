@@ -13,7 +13,9 @@ import { RehostError } from '../../../src-shared/errors.js';
 import type { BootRequest, BootResult, TargetMachines } from '../../core/drivers.js';
 import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { OpenStackError, type OpenStackClient } from './client/index.js';
-import type { BlockDeviceMapping } from './client/nova.js';
+import type { BlockDeviceMapping, ServerCreate } from './client/nova.js';
+import { imageProperties, userData } from './boot-guest.js';
+import { forgetScopes, openStoredScopes, rememberScope } from './boot-scopes.js';
 import { parseBootOptions, type BootOptions } from './boot-options.js';
 import { resolveBootPlan, type BootPlan } from './boot-resolve.js';
 import { openBootSession, type BootSession } from './boot-session.js';
@@ -57,8 +59,10 @@ export class OpenStackMachines implements TargetMachines {
     const session = await openBootSession(this.ctx, o, signal);
     try {
       const plan = await resolveBootPlan(session.client, session.projectId, o, signal);
-      // the host's previous test boot makes way (same server name, maybe the same fixed IP)
-      await removeBootResources(this.ctx, host.id, 'test-boots', false, signal, [session.client]);
+      // remembered before anything is made there, so cleanup can always reach it
+      if (session.scope !== null) await rememberScope(this.ctx, host.id, session.scope);
+      // the host's previous test boot makes way (same server name, maybe the same fixed IP), wherever it ran
+      await this.withStoredScopes(host, true, signal, (extra) => removeBootResources(this.ctx, host.id, 'test-boots', false, signal, [session.client, ...extra]));
       await this.checkConflicts(host, volumes, plan, session, signal);
       return await this.bootIn(session, host, kind, disks, plan, o, request);
     } finally {
@@ -81,9 +85,24 @@ export class OpenStackMachines implements TargetMachines {
 
   /** Deletes the servers, ports, floating IPs, volumes and backups Rehost's boots made for `host`. */
   async cleanup(host: Host, force: boolean, signal: AbortSignal, scope: CleanupScope = 'test-boots'): Promise<RemovedCounts> {
-    const counts = await removeBootResources(this.ctx, host.id, scope, force, signal);
+    const counts = await this.withStoredScopes(host, force, signal, (extra) => removeBootResources(this.ctx, host.id, scope, force, signal, extra));
     this.ctx.log.info({ host: host.id, scope, ...counts }, 'boot resources removed');
     return counts;
+  }
+
+  /** The host's remembered boot scopes forgotten (after its cleanup): its boots are gone or are the migrated machine. */
+  async forget(host: Host): Promise<void> {
+    await forgetScopes(this.ctx, host.id);
+  }
+
+  /** Runs `work` with clients signed in to the projects the host's boots ran in (boot-scopes.ts). */
+  private async withStoredScopes<T>(host: Host, force: boolean, signal: AbortSignal, work: (extra: OpenStackClient[]) => Promise<T>): Promise<T> {
+    const extra = await openStoredScopes(this.ctx, host.id, force, signal);
+    try {
+      return await work(extra);
+    } finally {
+      await Promise.all(extra.map((c) => c.close()));
+    }
   }
 
   private async checkConflicts(host: Host, volumes: Volume[], plan: BootPlan, session: BootSession, signal: AbortSignal): Promise<void> {
@@ -100,26 +119,13 @@ export class OpenStackMachines implements TargetMachines {
       const port = await createBootPort(session.client, host.id, host.name, plan, signal);
       made.ports.push(port.id);
       const fip = await attachFloatingIp(session.client, host.id, plan, port.id, (id) => made.floatingIps.push(id), signal);
-      const copies = await makeBootVolumes(this.ctx, host.id, host.name, kind, disks, (id) => made.volumes.set(id, this.ctx.client), signal);
-      await this.ctx.client.cinder.volumeAction(copies.ids[0]!, { 'os-set_bootable': { bootable: true } }, signal);
+      const volumeOptions = { availabilityZone: plan.availabilityZone, imageProperties: imageProperties(o.osType, host.osVersion) };
+      const copies = await makeBootVolumes(this.ctx, host.id, host.name, kind, disks, volumeOptions, (id) => made.volumes.set(id, this.ctx.client), signal);
       if (session.transfer) {
         await transferVolumes(this.ctx, session.client, copies.ids, signal);
         for (const id of copies.ids) made.volumes.set(id, session.client);
       }
-      const bdm: BlockDeviceMapping[] = copies.ids.map((id, i) => ({ boot_index: i === 0 ? 0 : null, uuid: id, source_type: 'volume', destination_type: 'volume', delete_on_termination: false }));
-      const server = await session.client.nova.createServer(
-        {
-          name: host.name,
-          flavorRef: plan.flavor.id,
-          networks: [{ port: port.id }],
-          block_device_mapping_v2: bdm,
-          metadata: { ...bootMetadata(host.id, kind, o.osType !== null ? { os_type: o.osType } : {}), ...(kind === 'cutover' ? { [META_BOOT]: CUTOVER_PENDING } : {}) },
-          ...(plan.keypairName !== null ? { key_name: plan.keypairName } : {}),
-          ...(plan.availabilityZone !== null ? { availability_zone: plan.availabilityZone } : {}),
-          ...(o.adminPass !== null ? { adminPass: o.adminPass } : {}),
-        },
-        signal,
-      );
+      const server = await session.client.nova.createServer(serverRequest(host, kind, copies.ids, port.id, plan, o), signal);
       made.servers.push(server.id);
       await session.client.nova.waitServer(server.id, 'ACTIVE', { timeoutMs: o.timeoutMs, intervalMs: 2000, signal }).catch((err: unknown) => {
         throw RehostError.is(err) ? new RehostError('DRIVER', `server ${host.name} did not become ACTIVE: ${err.message}`, { hostId: host.id }, { cause: err }) : err;
@@ -130,14 +136,13 @@ export class OpenStackMachines implements TargetMachines {
         const text = await this.console({ ...host, cloudInstanceId: server.id }).catch(() => null);
         if (text) request.onConsole(text);
       }
-      const seconds = ((Date.now() - started) / 1000).toFixed(0);
       const parts = [
-        `${kind === 'cutover' ? 'cutover' : 'test boot'}: server ${host.name} (${server.id}) ACTIVE in project ${session.projectName} after ${seconds} s`,
+        `${kind === 'cutover' ? 'cutover' : 'test boot'}: server ${host.name} (${server.id}) ACTIVE in project ${session.projectName} after ${((Date.now() - started) / 1000).toFixed(0)} s`,
         `flavor ${plan.flavor.name}`,
         `port ${port.fixed_ips.map((f) => f.ip_address).join(', ')} on ${plan.network.name || plan.network.id}`,
         ...(fip !== null ? [`floating IP ${fip.floating_ip_address}`] : []),
         `volumes: ${copies.method}${session.transfer ? ', handed over by volume transfer' : ''}`,
-        ...(o.adminPass !== null ? ['admin password passed to Nova (it takes effect only when the guest runs cloud-init)'] : []),
+        ...guestNotes(o, plan, volumeOptions.imageProperties),
       ];
       return { instanceId: server.id, detail: parts.join('; ') };
     } catch (err) {
@@ -169,6 +174,35 @@ export class OpenStackMachines implements TargetMachines {
       });
     }
   }
+}
+
+/** Nova's server request: boot from the volumes, on the port, with the guest's user data. */
+function serverRequest(host: Host, kind: BootKind, volumeIds: string[], portId: string, plan: BootPlan, o: BootOptions): ServerCreate {
+  const bdm: BlockDeviceMapping[] = volumeIds.map((id, i) => ({ boot_index: i === 0 ? 0 : null, uuid: id, source_type: 'volume', destination_type: 'volume', delete_on_termination: false }));
+  const data = userData({ osType: o.osType, adminPass: o.adminPass, publicKey: plan.keypairPublicKey });
+  return {
+    name: host.name,
+    flavorRef: plan.flavor.id,
+    networks: [{ port: portId }],
+    block_device_mapping_v2: bdm,
+    metadata: { ...bootMetadata(host.id, kind, o.osType !== null ? { os_type: o.osType } : {}), ...(kind === 'cutover' ? { [META_BOOT]: CUTOVER_PENDING } : {}) },
+    ...(plan.keypairName !== null ? { key_name: plan.keypairName } : {}),
+    ...(plan.availabilityZone !== null ? { availability_zone: plan.availabilityZone } : {}),
+    ...(data !== null ? { user_data: data } : {}),
+    // Windows guests (cloudbase-init) read Nova's admin_pass; Linux guests get it through cloud-init above
+    ...(o.adminPass !== null && o.osType !== 'Linux' ? { adminPass: o.adminPass } : {}),
+  };
+}
+
+/** What the boot options did to the guest, for the job's detail (never the password). */
+function guestNotes(o: BootOptions, plan: BootPlan, props: Record<string, string>): string[] {
+  const notes: string[] = [];
+  const viaCloudInit = [o.adminPass !== null && o.osType !== 'Windows' ? 'root password' : null, plan.keypairPublicKey !== null && o.osType !== 'Windows' ? `key pair ${plan.keypairName}` : null].filter((n) => n !== null);
+  if (viaCloudInit.length > 0) notes.push(`${viaCloudInit.join(' and ')} set through cloud-init user data (the guest must run cloud-init)`);
+  if (o.adminPass !== null && o.osType !== 'Linux') notes.push('admin password passed to Nova (cloudbase-init sets it on Windows guests)');
+  if (plan.availabilityZone !== null) notes.push(`zone ${plan.availabilityZone}`);
+  if (Object.keys(props).length > 0) notes.push(`boot volume image properties ${Object.entries(props).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  return notes;
 }
 
 /** Disk indexes in boot order: the boot disk first (the host's `isBoot` disk, else the lowest index). */

@@ -26,7 +26,14 @@ export class OpenStackTarget implements TargetDriver {
   readonly snapshots: OpenStackSnapshots;
   readonly machines: OpenStackMachines;
   readonly gateway: Gateway;
-  private readonly sinks = new Set<DiskSink>();
+  /** Open sinks with the host they write for (a host's cleanup closes only its own). */
+  private readonly sinks = new Map<DiskSink, string>();
+  /**
+   * Attaching sync volumes to the gateway and removing the gateway once nothing is attached take
+   * turns: a cleanup must not delete the gateway a sync is just attaching to, and two cleanups must
+   * not each see the other's volumes and both keep it.
+   */
+  private gatewayTurn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly ctx: OpenStackContext) {
     this.gateway = new Gateway(ctx);
@@ -34,17 +41,17 @@ export class OpenStackTarget implements TargetDriver {
     this.machines = new OpenStackMachines(ctx);
   }
 
-  /** Authenticates, checks the catalog and microversions, brings the gateway up and reaches it. */
+  /**
+   * Authenticates, checks the catalog and microversions and what the gateway is made of, and reads
+   * the storage. Read-only: adding, listing or reading the target (and the engine's start) never
+   * creates cloud resources; the gateway is created by the first sync that needs it.
+   */
   async verify(signal: AbortSignal): Promise<TargetInventory> {
     const { keystone, nova, cinder } = this.ctx.client;
     await keystone.info(signal);
     for (const service of NEEDED_SERVICES) await keystone.endpoint(service, signal);
     await Promise.all([nova.ready(signal), cinder.ready(signal)]);
-    if (this.gateway.configured) {
-      await this.gateway.ensure(signal);
-      // reaches it over SSH (pins the host key on first use) and checks the shell works
-      await this.gateway.exec('uname -m', signal);
-    }
+    await this.gateway.check(signal);
     return inventory(this.ctx, signal);
   }
 
@@ -55,8 +62,14 @@ export class OpenStackTarget implements TargetDriver {
   async prepareVolumes(host: Host, signal: AbortSignal): Promise<PreparedVolume[]> {
     // no gateway configured: refuse before touching the cloud
     if (!this.gateway.configured) await this.gateway.ensure(signal);
-    const gatewayId = async () => (await this.gateway.ensure(signal)).id;
-    return prepareSyncVolumes(this.ctx, host, gatewayId, await this.volumeType(host, signal), signal);
+    const gatewayId = async () => {
+      const server = await this.gateway.ensure(signal);
+      // reached over SSH before any volume exists (pins the host key on first use)
+      await this.gateway.exec('uname -m', signal);
+      return server.id;
+    };
+    const volumeType = await this.volumeType(host, signal);
+    return this.gatewayExclusive(() => prepareSyncVolumes(this.ctx, host, gatewayId, volumeType, signal));
   }
 
   async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
@@ -71,7 +84,7 @@ export class OpenStackTarget implements TargetDriver {
     const sink = await GatewaySink.open(session, device.path, cinderVolume.size * 1024 ** 3, blank, (s) => this.gateway.directAddress(s), signal);
     // from now on the volume may hold data: a later sync must not assume zeros
     if (blank) await cinder.updateVolumeMetadata(cinderVolume.id, { [META_WRITTEN]: '1' }, signal);
-    this.sinks.add(sink);
+    this.sinks.set(sink, volume.hostId);
     const close = sink.close.bind(sink);
     sink.close = async () => {
       this.sinks.delete(sink);
@@ -81,7 +94,8 @@ export class OpenStackTarget implements TargetDriver {
   }
 
   /**
-   * Test-boot machines first (machines.ts; a cutover's server is the migrated machine and stays),
+   * Test-boot machines first (machines.ts, in every project the host's boots ran in; a cutover's
+   * server is the migrated machine and stays),
    * then snapshots, then the sync volumes (detached from the gateway), then the gateway itself
    * when Rehost made it and nothing is attached to it any more.
    */
@@ -101,15 +115,19 @@ export class OpenStackTarget implements TargetDriver {
       const known = snapshots.flatMap((s) => (s.ref === null ? [] : snapshotIds(s.ref)));
       await this.snapshots.removeIds([...new Set([...known, ...(await this.snapshots.orphans(host.id, signal))])], signal);
     });
-    await this.closeSinks();
-    await attempt('volumes', async () => {
-      const tagged = await findSyncVolumes(this.ctx, host.id, signal);
-      for (const v of tagged) await attempt(`volume ${v.name ?? v.id}`, () => removeVolume(this.ctx, v, signal));
-      const untagged = volumes.filter((v) => !tagged.some((t) => t.id === v.ref));
-      if (untagged.length > 0) this.ctx.log.info({ host: host.id, volumes: untagged.map((v) => v.ref) }, 'volume records without a tagged Cinder volume are left alone');
+    await this.closeSinks(host.id);
+    await this.gatewayExclusive(async () => {
+      await attempt('volumes', async () => {
+        const tagged = await findSyncVolumes(this.ctx, host.id, signal);
+        for (const v of tagged) await attempt(`volume ${v.name ?? v.id}`, () => removeVolume(this.ctx, v, signal));
+        const untagged = volumes.filter((v) => !tagged.some((t) => t.id === v.ref));
+        if (untagged.length > 0) this.ctx.log.info({ host: host.id, volumes: untagged.map((v) => v.ref) }, 'volume records without a tagged Cinder volume are left alone');
+      });
+      await attempt('gateway', () => this.gateway.removeIfUnused(signal));
     });
-    await attempt('gateway', () => this.gateway.removeIfUnused(signal));
     if (failures.length > 0) this.ctx.log.warn({ host: host.id, failures }, 'forced cleanup went on past errors');
+    // the host's boots are gone (or are its migrated machine): their projects' credentials go too
+    else await this.machines.forget(host);
   }
 
   async close(): Promise<void> {
@@ -118,9 +136,17 @@ export class OpenStackTarget implements TargetDriver {
     await this.ctx.client.close();
   }
 
-  private async closeSinks(): Promise<void> {
-    await Promise.all([...this.sinks].map((s) => s.close().catch(() => undefined)));
-    this.sinks.clear();
+  /** Closes the sinks of `hostId` (all of them when omitted). */
+  private async closeSinks(hostId?: string): Promise<void> {
+    const closing = [...this.sinks].filter(([, owner]) => hostId === undefined || owner === hostId).map(([sink]) => sink);
+    await Promise.all(closing.map((s) => s.close().catch(() => undefined)));
+    for (const s of closing) this.sinks.delete(s);
+  }
+
+  private gatewayExclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.gatewayTurn.then(work);
+    this.gatewayTurn = run.catch(() => undefined);
+    return run;
   }
 
   /** The host's pool when it names a volume type, else the configured type, else the cloud's default. */

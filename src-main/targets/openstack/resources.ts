@@ -5,9 +5,9 @@
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import { RESOURCE_KINDS, type ResourceKind } from '../../../src-shared/states.js';
-import type { StoragePoolInfo, TargetInventory } from '../../core/drivers.js';
+import type { StoragePoolInfo, TargetInventory, TargetVolumeState } from '../../core/drivers.js';
 import { OpenStackError } from './client/index.js';
-import type { OpenStackContext } from './context.js';
+import { isRehostOwned, type OpenStackContext } from './context.js';
 import { GiB, quotaLines } from './volumes.js';
 
 /** OpenStack answers every resource kind of the API. */
@@ -93,38 +93,59 @@ async function quotas(ctx: OpenStackContext, signal: AbortSignal): Promise<Row[]
   return [...volume, ...compute];
 }
 
+/** Bytes of a Cinder capacity in GiB, or -1 when it is not a number ("infinite", "unknown"). */
 function gib(value: unknown): number {
   const n = typeof value === 'number' ? value : Number(value);
-  return Number.isFinite(n) && n >= 0 ? n * GiB : 0;
+  return typeof value !== 'boolean' && value !== null && value !== '' && Number.isFinite(n) && n >= 0 ? n * GiB : -1;
 }
 
 /**
- * Storage for `GET /targets`: backend pools when the user may read them (admin), else the volume
- * types; totals from the project's limits (a pool's "infinite" capacity counts as unknown).
+ * Cinder's backend pools (scheduler stats, readable by an admin), each with its capacity; for a
+ * member, who may not read them, the volume types stand in (capacity unknown).
  */
-export async function inventory(ctx: OpenStackContext, signal: AbortSignal): Promise<TargetInventory> {
+async function storagePools(ctx: OpenStackContext, signal: AbortSignal): Promise<StoragePoolInfo[]> {
   const { cinder } = ctx.client;
-  const limits = await cinder.limits(signal);
-  let pools: StoragePoolInfo[];
   try {
-    pools = (await cinder.listPools(signal)).map((p) => {
+    return (await cinder.listPools(signal)).map((p) => {
       const c = p.capabilities ?? {};
       const total = gib(c.total_capacity_gb);
       const free = gib(c.free_capacity_gb);
-      return { id: p.name, name: c.pool_name ?? p.name, protocol: String(c.storage_protocol ?? 'unknown'), totalBytes: total, usedBytes: total > 0 ? Math.max(0, total - free) : gib(c.allocated_capacity_gb), status: 'available' };
+      const used = total >= 0 && free >= 0 ? Math.max(0, total - free) : gib(c.allocated_capacity_gb);
+      const status = c.backend_state === 'down' ? 'unavailable' : 'available';
+      return { id: p.name, name: p.name, protocol: String(c.storage_protocol ?? 'unknown'), totalBytes: total, usedBytes: used, status };
     });
   } catch (err) {
     if (!OpenStackError.isOpenStack(err, 403) && !OpenStackError.isOpenStack(err, 404)) throw err;
-    pools = (await cinder.listVolumeTypes(signal)).map((t) => ({ id: t.id, name: t.name, protocol: t.extra_specs?.storage_protocol ?? 'cinder', totalBytes: 0, usedBytes: 0, status: 'available' }));
+    return (await cinder.listVolumeTypes(signal)).map((t) => ({ id: t.id, name: t.name, protocol: t.extra_specs?.storage_protocol ?? 'cinder', totalBytes: -1, usedBytes: -1, status: 'available' }));
   }
+}
+
+/** Rehost's sync volumes in the project as Cinder sees them now: status, attachment, pool. */
+async function syncVolumeStates(ctx: OpenStackContext, signal: AbortSignal): Promise<TargetVolumeState[]> {
+  const listed = await ctx.client.cinder.listVolumesWithMetadata({ rehost_role: 'sync' }, signal);
+  return listed
+    .filter((v) => isRehostOwned(v.metadata, undefined, 'sync'))
+    .map((v) => ({ ref: v.id, status: v.status, attached: v.attachments.length > 0, pool: v['os-vol-host-attr:host'] ?? v.volume_type ?? null }));
+}
+
+/**
+ * Storage for `GET /targets` and `GET /targets/:id`: the endpoint's host, Cinder's pools, the
+ * live state of Rehost's volumes, and totals from the project's limits (pool sizes when the
+ * quota is unlimited). Read-only.
+ */
+export async function inventory(ctx: OpenStackContext, signal: AbortSignal): Promise<TargetInventory> {
+  const { cinder } = ctx.client;
+  const [limits, pools, volumes] = await Promise.all([cinder.limits(signal), storagePools(ctx, signal), syncVolumeStates(ctx, signal)]);
   const quota = limits.maxTotalVolumeGigabytes;
-  const totalBytes = quota >= 0 ? quota * GiB : pools.reduce((n, p) => n + p.totalBytes, 0);
+  const totalBytes = quota >= 0 ? quota * GiB : pools.reduce((n, p) => n + Math.max(0, p.totalBytes), 0);
   const host = new URL(ctx.config.authUrl).hostname;
   return {
     displayName: `OpenStack_${host}`,
-    address: ctx.config.authUrl,
+    address: host,
     totalBytes,
     usedBytes: Math.max(0, limits.totalGigabytesUsed) * GiB,
     pools,
+    volumes,
+    freeVolumes: limits.maxTotalVolumes < 0 ? null : Math.max(0, limits.maxTotalVolumes - limits.totalVolumesUsed),
   };
 }

@@ -7,6 +7,7 @@ import { RehostError } from '../../../src-shared/errors.js';
 import type { TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import { OpenStackError } from './client/index.js';
+import { explainQuota, quotaShortage } from './capacity.js';
 import { isRehostOwned, META_DISK, rehostMetadata, type OpenStackContext } from './context.js';
 import { GiB, waitGone } from './volumes.js';
 
@@ -26,6 +27,7 @@ export class OpenStackSnapshots implements TargetSnapshots {
   async create(host: Host, volumes: Volume[], name: string, signal: AbortSignal): Promise<{ ref: string; sizeBytes: number }> {
     const { cinder } = this.ctx.client;
     const ordered = [...volumes].sort((a, b) => a.diskIndex - b.diskIndex);
+    await this.checkQuota(host, ordered, signal);
     const made: string[] = [];
     try {
       for (const v of ordered) {
@@ -43,10 +45,24 @@ export class OpenStackSnapshots implements TargetSnapshots {
     } catch (err) {
       // a half-made snapshot set is useless: remove what was made, keep the original error
       await this.removeIds(made, AbortSignal.timeout(300_000)).catch((e: unknown) => this.ctx.log.warn({ host: host.id, err: String(e) }, 'could not remove a partial snapshot'));
-      if (OpenStackError.isOpenStack(err) && err.quotaExceeded) {
-        throw new RehostError('UNPROCESSABLE', `the Cinder snapshot quota of project ${this.ctx.config.projectName} is used up; raise it or lower the host's snapshot quota (${err.fault})`, { field: 'quotas', hostId: host.id }, { cause: err });
-      }
-      throw err;
+      throw explainQuota(err, `snapshot ${name} of host ${host.name}`, this.ctx.config.projectName, { hostId: host.id });
+    }
+  }
+
+  /** One snapshot per volume must fit the project's snapshot quota (and its volume type's line). */
+  private async checkQuota(host: Host, volumes: Volume[], signal: AbortSignal): Promise<void> {
+    const { cinder } = this.ctx.client;
+    const types = new Map<string | null, number>();
+    for (const v of volumes) {
+      const type = (await cinder.getVolume(v.ref, signal)).volume_type;
+      types.set(type, (types.get(type) ?? 0) + 1);
+    }
+    const quotas = await cinder.quotas(await this.ctx.volumeProjectId(), signal);
+    const need = (n: number) => ({ volumes: 0, gib: 0, largestGiB: 0, snapshots: n });
+    const perType = [...types].flatMap(([type, n]) => (type === null ? [] : quotaShortage(quotas, need(n), type).filter((l) => l.startsWith(`snapshots_${type}:`))));
+    const short = [...quotaShortage(quotas, need(volumes.length), null), ...perType];
+    if (short.length > 0) {
+      throw new RehostError('UNPROCESSABLE', `the Cinder snapshot quota of project ${this.ctx.config.projectName} is too small for host ${host.name}'s snapshot (${[...new Set(short)].join('; ')}); raise it or lower the host's snapshot_quota, then sync again`, { field: 'quotas', hostId: host.id });
     }
   }
 

@@ -7,7 +7,8 @@ import { RehostError } from '../../../src-shared/errors.js';
 import type { Host, Volume } from '../../core/model.js';
 import { OpenStackError } from './client/index.js';
 import type { Volume as CinderVolume, VolumeQuotas } from './client/cinder.js';
-import { isRehostOwned, META_DISK, rehostMetadata, syncVolumeName, type OpenStackContext } from './context.js';
+import { createVolumeChecked, findShortage, type RoomNeed } from './capacity.js';
+import { isRehostOwned, META_DISK, rehostMetadata, syncVolumeNames, type OpenStackContext } from './context.js';
 import type { DeviceHint } from './gateway.js';
 
 export const GiB = 1024 ** 3;
@@ -22,46 +23,25 @@ export function gibFor(bytes: number): number {
 
 /** The host's sync volumes in the project, by their tags (never by name alone). */
 export async function findSyncVolumes(ctx: OpenStackContext, hostId: string, signal?: AbortSignal): Promise<CinderVolume[]> {
-  const filter = JSON.stringify({ rehost_host: hostId, rehost_role: 'sync' });
-  const listed = await ctx.client.cinder.listVolumes({ metadata: filter }, signal);
-  // the filter is an optimisation: some clouds ignore it, so the tags are checked here again
+  const listed = await ctx.client.cinder.listVolumesWithMetadata({ rehost_host: hostId, rehost_role: 'sync' }, signal);
+  // some clouds ignore the filter, so the tags are checked here again
   return listed.filter((v) => isRehostOwned(v.metadata, hostId, 'sync') && v.status !== 'deleting');
 }
 
 /**
- * Checks the project's volume quota for `needGiB` more gigabytes in `count` more volumes, the
- * largest being `largestGiB` (Cinder's per-volume limit): totals and the volume type's own lines.
+ * Refuses before anything is created when the project's quota or the backend pools cannot take
+ * `need` (capacity.ts), naming every shortage at once.
  */
-export async function checkQuota(ctx: OpenStackContext, host: Host, need: { count: number; gib: number; largestGiB: number }, volumeType: string | null, signal: AbortSignal): Promise<void> {
-  const { count, gib: needGiB, largestGiB } = need;
-  if (count === 0 && needGiB === 0) return;
-  const { cinder } = ctx.client;
-  const quotas = await cinder.quotas(await ctx.volumeProjectId(), signal);
-  const type = volumeType ?? (await cinder.defaultVolumeType(signal).then((t) => t.name, () => null));
-  const short: string[] = [];
-  const perVolume = quotas.per_volume_gigabytes;
-  if (typeof perVolume === 'object' && perVolume.limit >= 0 && largestGiB > perVolume.limit) short.push(`per_volume_gigabytes: a ${largestGiB} GiB volume is needed, at most ${perVolume.limit} GiB allowed`);
-  const check = (key: string, need: number, unit: string) => {
-    const line = quotas[key];
-    if (typeof line !== 'object' || line.limit < 0 || need === 0) return;
-    const free = line.limit - line.in_use - (line.reserved ?? 0);
-    if (need > free) short.push(`${key}: ${need}${unit} needed, ${Math.max(0, free)}${unit} of ${line.limit}${unit} free`);
-  };
-  check('volumes', count, '');
-  check('gigabytes', needGiB, ' GiB');
-  if (type !== null) {
-    check(`volumes_${type}`, count, '');
-    check(`gigabytes_${type}`, needGiB, ' GiB');
-  }
+export async function checkRoom(ctx: OpenStackContext, host: Host, need: RoomNeed, volumeType: string | null, signal: AbortSignal): Promise<void> {
+  const short = await findShortage(ctx.client, need, volumeType, signal, ctx.log);
   if (short.length > 0) throw quotaError(ctx, host, short.join('; '));
 }
 
-function quotaError(ctx: OpenStackContext, host: Host, detail: string, cause?: unknown): RehostError {
+function quotaError(ctx: OpenStackContext, host: Host, detail: string): RehostError {
   return new RehostError(
     'UNPROCESSABLE',
-    `the Cinder quota of project ${ctx.config.projectName} is too small for host ${host.name}'s disks (${detail}); raise the quota or free volumes, then retry the sync`,
+    `the Cinder quota or capacity of project ${ctx.config.projectName} is too small for host ${host.name}'s disks (${detail}); raise the quota or free volumes, then retry the sync`,
     { field: 'quotas', hostId: host.id },
-    cause === undefined ? undefined : { cause },
   );
 }
 
@@ -104,11 +84,12 @@ export async function prepareSyncVolumes(
   const grow = host.disks.filter((d) => byDisk.has(d.index) && byDisk.get(d.index)!.size < gibFor(d.sizeBytes));
   const needGiB = missing.reduce((n, d) => n + gibFor(d.sizeBytes), 0) + grow.reduce((n, d) => n + gibFor(d.sizeBytes) - byDisk.get(d.index)!.size, 0);
   const largestGiB = Math.max(0, ...[...missing, ...grow].map((d) => gibFor(d.sizeBytes)));
-  await checkQuota(ctx, host, { count: missing.length, gib: needGiB, largestGiB }, volumeType, signal);
+  await checkRoom(ctx, host, { volumes: missing.length, gib: needGiB, largestGiB }, volumeType, signal);
   // the gateway comes after the quota check: a host that cannot fit creates nothing at all
   const gatewayId = await gateway();
 
-  for (const disk of missing) byDisk.set(disk.index, await createSyncVolume(ctx, host, disk, volumeType, signal));
+  const names = syncVolumeNames(host);
+  for (const disk of missing) byDisk.set(disk.index, await createSyncVolume(ctx, host, disk, names.get(disk.index)!, volumeType, signal));
   for (const disk of grow) {
     const v = byDisk.get(disk.index)!;
     await cinder.volumeAction(v.id, { 'os-extend': { new_size: gibFor(disk.sizeBytes) } }, signal);
@@ -123,7 +104,7 @@ export async function prepareSyncVolumes(
       hostId: host.id,
       targetId: host.targetId ?? '',
       diskIndex: disk.index,
-      name: v.name ?? syncVolumeName(host.name, disk.index),
+      name: v.name ?? names.get(disk.index)!,
       sizeBytes: v.size * GiB,
       status: 'in-use',
       ref: v.id,
@@ -132,23 +113,16 @@ export async function prepareSyncVolumes(
   return out;
 }
 
-async function createSyncVolume(ctx: OpenStackContext, host: Host, disk: Host['disks'][number], volumeType: string | null, signal: AbortSignal): Promise<CinderVolume> {
-  try {
-    return await ctx.client.cinder.createVolume(
-      {
-        size: gibFor(disk.sizeBytes),
-        name: syncVolumeName(host.name, disk.index),
-        description: `Rehost sync volume: host ${host.name}, disk ${disk.index} (${disk.name})`,
-        ...(volumeType !== null ? { volume_type: volumeType } : {}),
-        ...(ctx.config.volumeAvailabilityZone !== null ? { availability_zone: ctx.config.volumeAvailabilityZone } : {}),
-        metadata: rehostMetadata(host.id, 'sync', { [META_DISK]: String(disk.index) }),
-      },
-      signal,
-    );
-  } catch (err) {
-    if (OpenStackError.isOpenStack(err) && err.quotaExceeded) throw quotaError(ctx, host, err.fault || 'Cinder answered 413', err);
-    throw err;
-  }
+async function createSyncVolume(ctx: OpenStackContext, host: Host, disk: Host['disks'][number], name: string, volumeType: string | null, signal: AbortSignal): Promise<CinderVolume> {
+  const volume = {
+    size: gibFor(disk.sizeBytes),
+    name,
+    description: `Rehost sync volume: host ${host.name}, disk ${disk.index} (${disk.name})`,
+    ...(volumeType !== null ? { volume_type: volumeType } : {}),
+    ...(ctx.config.volumeAvailabilityZone !== null ? { availability_zone: ctx.config.volumeAvailabilityZone } : {}),
+    metadata: rehostMetadata(host.id, 'sync', { [META_DISK]: String(disk.index) }),
+  };
+  return createVolumeChecked(ctx.client, volume, ctx.config.projectName, signal, { hostId: host.id });
 }
 
 /** Waits until the volume leaves its transitional states (creating, attaching, extending …). */

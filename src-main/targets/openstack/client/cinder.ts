@@ -4,6 +4,7 @@
  * spells them (STYLE rule 12: wire names verbatim).
  */
 import type { Keystone } from './keystone.js';
+import { OpenStackError } from './errors.js';
 import { ServiceHttp } from './http.js';
 import { compareMicroversions, negotiate } from './microversion.js';
 import { pollUntil, type PollOptions } from './poll.js';
@@ -21,6 +22,10 @@ export interface Volume {
   attachments: { id: string; attachment_id: string; server_id: string; device: string; host_name?: string | null }[];
   metadata: Record<string, string>;
   created_at: string;
+  /** `host@backend#pool` where the volume lives (shown to admins only). */
+  'os-vol-host-attr:host'?: string | null;
+  /** Image properties of the volume (`os-set_image_metadata`); Nova reads them for a boot volume. */
+  volume_image_metadata?: Record<string, string>;
 }
 
 export interface VolumeCreate {
@@ -131,6 +136,8 @@ const FAILED = /^error/;
 export class Cinder {
   readonly http: ServiceHttp;
   private negotiated: Promise<string> | null = null;
+  /** False once Cinder refused the `metadata` filter (its resource-filter policy for members). */
+  private metadataFilter = true;
 
   constructor(private readonly keystone: Keystone) {
     this.http = new ServiceHttp('volumev3', () => keystone.endpoint('volumev3'), keystone);
@@ -153,6 +160,23 @@ export class Cinder {
   // ---- volumes
   async listVolumes(query: Record<string, string | number | undefined> = {}, signal?: AbortSignal): Promise<Volume[]> {
     return (await this.call<{ volumes: Volume[] }>('GET', '/volumes/detail', { query, signal })).volumes;
+  }
+
+  /**
+   * Volumes whose metadata holds every pair of `metadata`: filtered by Cinder where its policy
+   * lets the user (admins; members only when the cloud allows it), else listed and filtered here.
+   */
+  async listVolumesWithMetadata(metadata: Record<string, string>, signal?: AbortSignal): Promise<Volume[]> {
+    const holds = (v: Volume) => Object.entries(metadata).every(([k, value]) => v.metadata?.[k] === value);
+    if (this.metadataFilter) {
+      try {
+        return (await this.listVolumes({ metadata: JSON.stringify(metadata) }, signal)).filter(holds);
+      } catch (err) {
+        if (!OpenStackError.isOpenStack(err, 400) || !/filter/i.test(err.fault)) throw err;
+        this.metadataFilter = false;
+      }
+    }
+    return (await this.listVolumes({}, signal)).filter(holds);
   }
 
   async getVolume(id: string, signal?: AbortSignal): Promise<Volume> {
