@@ -18,6 +18,8 @@ interface OpenDisk {
    * direct transfer failed once: whole-chunk reads and writes bypass the host's page cache.
    */
   direct: number | null;
+  /** Direct descriptors given up on (closed with the disk). */
+  retired: number[];
   path: string;
   size: number;
   writable: boolean;
@@ -152,7 +154,7 @@ export class DiskTable {
       actual = size;
     }
     const handle = this.next++;
-    this.open.set(handle, { fd, direct: openDirect(path, writable), path, size: actual, writable });
+    this.open.set(handle, { fd, direct: openDirect(path, writable), retired: [], path, size: actual, writable });
     return { handle, size: actual };
   }
 
@@ -161,7 +163,7 @@ export class DiskTable {
     if (!d) return;
     this.open.delete(handle);
     closeSync(d.fd);
-    if (d.direct !== null) closeSync(d.direct);
+    for (const fd of [d.direct, ...d.retired]) if (fd !== null) closeSync(fd);
   }
 
   closeAll(): void {
@@ -333,9 +335,10 @@ export class DiskTable {
     }
   }
 
+  /** Stops direct I/O on a disk; its descriptor stays open until the disk is closed (reads may still be under way on it). */
   private dropDirect(d: OpenDisk): void {
     if (d.direct === null) return;
-    closeSync(d.direct);
+    d.retired.push(d.direct);
     d.direct = null;
   }
 

@@ -20,6 +20,8 @@ const STAGING_FREE = 4;
 /** The sink `LocalTarget.openSink` returns. */
 export class FileSink implements DiskSink {
   private closed = false;
+  /** The direct handle after the file system refused a transfer on it, closed with the sink. */
+  private retired: FileHandle | null = null;
   private readonly staging = new BufferPool(CHUNK_SIZE, STAGING_FREE);
 
   private constructor(
@@ -76,9 +78,9 @@ export class FileSink implements DiskSink {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      const direct = this.directHandle;
+      // Not closed yet: other transfers may still be under way on it; `close()` closes it.
+      if (this.directHandle !== null) this.retired = this.directHandle;
       this.directHandle = null;
-      await direct?.close().catch(() => undefined);
       return false;
     }
   }
@@ -132,6 +134,7 @@ export class FileSink implements DiskSink {
     this.closed = true;
     this.onClose(this);
     await this.directHandle?.close();
+    await this.retired?.close();
     await this.fh.close();
   }
 
