@@ -62,9 +62,17 @@ export function agentBundle(): PushFile {
   return file('agent.cjs', found);
 }
 
-/** The xxhash and zstd addons, when the engine holds builds for the host's architecture. */
+/**
+ * The xxhash and zstd addons, when the engine holds builds for the host's architecture: its own
+ * when the host's matches, else the xxhash addon fetched for that architecture into
+ * resources/agent/native/ (scripts/fetch-agent-runtimes.mjs; the agent then compresses with its
+ * runtime's node:zlib zstd).
+ */
 export function nativeHelpers(arch: string): PushFile[] {
-  if (process.platform !== 'linux' || arch !== process.arch) return [];
+  if (process.platform !== 'linux' || arch !== process.arch) {
+    const fetched = roots.map((r) => join(r, 'resources/agent/native', `linux-${arch}`, 'xxhash.node')).find((p) => existsSync(p));
+    return fetched === undefined ? [] : [file('xxhash.node', fetched)];
+  }
   const req = createRequire(import.meta.url);
   const out: PushFile[] = [];
   const tryAdd = (name: string, spec: string) => {
