@@ -17,6 +17,14 @@ export interface Sshd {
   /** The server's host key fingerprint, `SHA256:…` as OpenSSH prints it. */
   hostKey: string;
   stop(): Promise<void>;
+  /**
+   * A host going down: the listener and every process it started (the sessions, the agents they
+   * run) are killed at once. `up()` starts it again on the same port with the same keys.
+   */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  /** Pids of every process this sshd started (sessions and what they run), for a test to pick from. */
+  processes(): number[];
 }
 
 export const SSHD = '/usr/sbin/sshd';
@@ -88,11 +96,16 @@ export async function startSshd(dir: string): Promise<Sshd> {
     'LogLevel INFO',
   ].join('\n');
   writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
-  const proc = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let proc: ChildProcess;
+  let exited: Promise<void>;
   let log = '';
-  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  await waitListening(port, proc, () => log);
+  const spawnSshd = async () => {
+    proc = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    await waitListening(port, proc, () => log);
+  };
+  await spawnSshd();
   return {
     port,
     privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),
@@ -101,7 +114,45 @@ export async function startSshd(dir: string): Promise<Sshd> {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
     },
+    async down() {
+      const pids = [...descendantsOf(proc.pid!), proc.pid!];
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+    up: spawnSshd,
+    processes: () => descendantsOf(proc.pid!),
   };
+}
+
+/** Every process below `root` (children, their children …), from /proc. */
+function descendantsOf(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The command may hold spaces and parentheses: the fields after its closing ')' are fixed.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const [child, parent] of parents) {
+      if (parent !== pid) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 /** A real unprivileged user on this machine for the sudo tests, removed again by `remove()`. */
