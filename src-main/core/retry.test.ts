@@ -35,3 +35,13 @@ test('withRetry tells each retry before waiting, doubles the wait, and gives up 
   assert.equal(calls, 1);
   assert.equal(await withRetry(async () => (++calls === 3 ? 'ok' : Promise.reject(link)), { attempts: 4, delayMs: 1, retryable: isLinkFailure }), 'ok');
 });
+
+test('an abort during the wait ends the retries at once, with no further attempt', async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const started = Date.now();
+  setTimeout(() => controller.abort(new RehostError('CONFLICT', 'sync stopped by user')), 30);
+  await assert.rejects(withRetry(async () => (calls++, Promise.reject(new RehostError('UNAVAILABLE', 'down'))), { attempts: 4, delayMs: 5000, retryable: isLinkFailure, signal: controller.signal }), /down/);
+  assert.equal(calls, 1);
+  assert.ok(Date.now() - started < 2000);
+});

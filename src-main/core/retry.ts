@@ -27,6 +27,8 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions):
         const timer = setTimeout(resolve, delay);
         options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
+      // Aborted while waiting: the last failure stands, no further attempt.
+      if (options.signal?.aborted) throw err;
       delay *= 2;
     }
   }

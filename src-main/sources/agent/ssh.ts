@@ -29,7 +29,9 @@ function connectError(config: AgentConfig, err: Error & { level?: string; code?:
   const where = describe(config);
   if (mismatch !== null) return new RehostError('CONFLICT', mismatch, { field: 'config.host_key' });
   if (err.level === 'client-authentication') return new RehostError('UNAUTHORIZED', `SSH login to ${where} was refused: wrong password or key`, { field: 'config.password' }, { cause: err });
-  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ETIMEDOUT' || err.level === 'client-timeout') {
+  // A socket that failed or closed before the handshake (a host booting, sshd restarting): worth a reconnect.
+  const socket = err.level === 'client-socket' || err.level === 'client-timeout' || /^Connection lost before handshake/.test(err.message);
+  if (socket || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ETIMEDOUT') {
     return new RehostError('UNAVAILABLE', `cannot reach ${where}: ${err.code ?? err.message}`, { field: 'config.address' }, { cause: err });
   }
   return new RehostError('DRIVER', `SSH connection to ${where} failed: ${err.message}`, {}, { cause: err });
