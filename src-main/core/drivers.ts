@@ -58,6 +58,8 @@ export interface OpenSnapshotOptions {
    * of opening a data channel to the engine.
    */
   directSinks?: boolean;
+  /** The sync's speed limit in Mbps (seed `transfer_speed`), null = unlimited; see `SourceSnapshot.paced`. */
+  limitMbps?: number | null;
 }
 
 /** A point-in-time view of a machine's disks; `close()` releases it (removes the VMware/LVM snapshot). */
@@ -66,6 +68,11 @@ export interface SourceSnapshot {
   readonly method: string;
   /** How disk data travels from the source (e.g. "relay over SSH", "direct TLS 1.3"), reported in the job steps. */
   readonly transport?: string;
+  /**
+   * The source itself sends at most `limitMbps` (the agent paces its replies), so the link carries
+   * the limited rate and the engine does not throttle again; otherwise the engine paces sink writes.
+   */
+  readonly paced?: boolean;
   readonly disks: SourceDisk[];
   close(): Promise<void>;
 }

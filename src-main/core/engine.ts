@@ -101,6 +101,7 @@ export function createEngine(deps: EngineDeps): Engine {
       scheduler.close();
       sources.stopAutoRefresh();
       await core.jobs.close();
+      core.progress.close();
       await quota.close();
       await core.pool.close();
       await core.store.close();
@@ -128,33 +129,47 @@ function applyQuotaAfterSnapshots(core: EngineCore, lifecycle: LifecycleService)
   };
 }
 
+/**
+ * Why a job that was running when the process died failed. A sync says that a retry resumes: its
+ * checkpoints (kept by the replicator) survive the engine.
+ */
+function interruptedReason(type: string, step: string | null): string {
+  const where = step === null ? '' : ` while "${step}" was running`;
+  const retry = type === 'Sync' ? '; retry the sync: it resumes from the last checkpoint' : '; retry it';
+  return `the engine stopped${where} (${INTERRUPTED_BY_RESTART})${retry}`;
+}
+
 /** Marks jobs that were running when the process died as failed, and their owners retryable. */
 async function recover(core: EngineCore): Promise<void> {
   const { store, clock, log } = core;
   const now = clock.now();
+  /** Per owner, the reason its interrupted job gives. */
+  const reasons = new Map<string, string>();
   for (const job of store.jobs.listWorking()) {
     const step = job.steps.find((s) => s.status === 'working');
+    const reason = interruptedReason(job.type, step?.name ?? null);
+    if (job.ownerId !== null) reasons.set(job.ownerId, reason);
     if (step) {
       step.status = 'failed';
       step.endAt = now;
-      step.detail = INTERRUPTED_BY_RESTART;
+      step.detail = reason;
     }
     store.jobs.put({
       ...job,
       status: 'failed',
       failedStep: step?.name ?? null,
-      failureReason: INTERRUPTED_BY_RESTART,
-      detail: step ? `Failed at "${step.name}": ${INTERRUPTED_BY_RESTART}` : `Failed: ${INTERRUPTED_BY_RESTART}`,
+      failureReason: reason,
+      detail: step ? `Failed at "${step.name}": ${reason}` : `Failed: ${reason}`,
       endAt: now,
       updatedAt: now,
     });
-    log.warn({ job: job.id, type: job.type }, 'job interrupted by restart');
+    log.warn({ job: job.id, type: job.type, step: step?.name }, 'job interrupted by restart');
   }
   for (const host of store.hosts.list()) {
     const status = RECOVERY[host.status] ?? host.status;
     const bootStatus = host.bootStatus === 'boot_doing' ? 'boot_failed' : host.bootStatus;
     if (status !== host.status || bootStatus !== host.bootStatus) {
-      store.hosts.put({ ...host, status, bootStatus, description: INTERRUPTED_BY_RESTART, updatedAt: now });
+      store.hosts.put({ ...host, status, bootStatus, description: reasons.get(host.id) ?? INTERRUPTED_BY_RESTART, updatedAt: now });
     }
   }
   for (const snapshot of store.snapshots.list()) {

@@ -28,6 +28,8 @@ export interface JobContext {
   skip(name: string, why: string): Promise<void>;
   /** Sets the step's detail line (shown in the jobs list). */
   note(name: string, detail: string): void;
+  /** Sets the step's detail line and saves the job now, so the jobs list shows it while the step runs. */
+  noteNow(name: string, detail: string): Promise<void>;
 }
 
 export interface JobHooks {
@@ -145,6 +147,10 @@ class JobExecution {
       },
       note: (name, detail) => {
         this.findStep(name).detail = detail;
+      },
+      noteNow: async (name, detail) => {
+        this.findStep(name).detail = detail;
+        await this.save();
       },
     };
   }

@@ -1,7 +1,8 @@
 /**
  * Sync (seed §4.4): a job per host that opens a point-in-time view of the source, prepares one
  * target volume per disk, copies each disk through the replicator and, when asked, takes a
- * snapshot on the target. A failure leaves the host `sync_failed`, retryable from the checkpoint.
+ * snapshot on the target. A dropped link is reconnected within the job (sync-copy.ts); a lasting
+ * failure leaves the host `sync_failed`, retryable from the checkpoint.
  */
 import { RehostError, errors } from '../../src-shared/errors.js';
 import { snapshotName } from '../../src-shared/units.js';
@@ -10,8 +11,9 @@ import type { HostService } from './hosts.js';
 import type { LicenseService } from './licenses.js';
 import { newId } from './ids.js';
 import type { Host, Snapshot, Volume } from './model.js';
-import { hasSnapshots, type SourceSnapshot, type TargetDriver } from './drivers.js';
+import { hasSnapshots, type TargetDriver } from './drivers.js';
 import type { JobContext } from './jobs.js';
+import { copyDisks, SourceLink, type CopiedDisks } from './sync-copy.js';
 
 /** How often live progress is stored with the host during a sync. */
 const PROGRESS_PERSIST_MS = 10_000;
@@ -130,6 +132,8 @@ export class SyncService {
   private async run(ctx: JobContext, hostId: string, mode: 'full' | 'incremental', doSnapshot: boolean): Promise<string> {
     const { store, pool, progress } = this.core;
     const host = this.hosts.get(hostId);
+    // Live from the start, so progress events flow while volumes are prepared and the view opens.
+    progress.start(host.id, host.disks.reduce((n, d) => n + d.sizeBytes, 0), 'preparing');
     const source = store.sources.get(host.sourceId);
     if (!source) throw errors.notFound('source', host.sourceId);
     const target = store.targets.get(host.targetId ?? '');
@@ -140,17 +144,19 @@ export class SyncService {
 
     const markers = Object.fromEntries(Object.entries(host.markers).map(([k, v]) => [Number(k), v]));
     const directSinks = targetDriver.capabilities.directSinks === true;
-    const view = await ctx.step('Open source snapshot', () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers, directSinks }, ctx.signal));
+    const open = () => sourceDriver.openSnapshot(host.sourceRef, { mode, markers, directSinks, limitMbps: host.transferSpeed }, ctx.signal);
+    const view = await ctx.step('Open source snapshot', open);
     ctx.note('Open source snapshot', `consistency: ${view.method}${view.transport ? `; transport: ${view.transport}` : ''}`);
-    let copied: { summary: string; markers: Record<string, string | null> };
+    const link = new SourceLink(view, open, this.core, hostId);
+    let copied: CopiedDisks;
     try {
-      copied = await this.copyDisks(ctx, host, view, volumes, targetDriver, mode);
+      copied = await copyDisks(this.core, { ctx, host, link, volumes, target: targetDriver, mode, onTick: () => this.persistProgress(host.id) });
     } catch (err) {
       // Release the point-in-time view, but keep the failed copy step as the job's failed step.
-      await view.close().catch((closeErr: unknown) => this.core.log.warn({ host: hostId, err: String(closeErr) }, 'closing the source snapshot failed'));
+      await link.release();
       throw err;
     }
-    await ctx.step('Close source snapshot', () => view.close());
+    await ctx.step('Close source snapshot', () => link.close());
 
     const finished = this.hosts.get(hostId);
     const last = progress.finish(host.id, 'done');
@@ -195,49 +201,6 @@ export class SyncService {
     if (!host || !live) return;
     this.core.store.hosts.put({ ...host, progress: live });
     void this.core.store.persist().catch((err: unknown) => this.core.log.warn({ host: hostId, err: String(err) }, 'progress not persisted'));
-  }
-
-  private async copyDisks(
-    ctx: JobContext,
-    host: Host,
-    view: SourceSnapshot,
-    volumes: Volume[],
-    driver: TargetDriver,
-    mode: 'full' | 'incremental',
-  ): Promise<{ summary: string; markers: Record<string, string | null> }> {
-    const { replicator, progress } = this.core;
-    const markers: Record<string, string | null> = {};
-    let summary = '';
-    progress.start(host.id, view.disks.reduce((n, d) => n + d.sizeBytes, 0), 'syncing');
-    let doneBefore = 0;
-    for (const disk of view.disks) {
-      const volume = volumes.find((v) => v.diskIndex === disk.index);
-      if (!volume) throw errors.conflict(`target has no volume for disk ${disk.index}`);
-      const result = await ctx.step(`Copy disk ${disk.index}`, async () => {
-        const sink = await driver.openSink(volume, ctx.signal);
-        try {
-          return await replicator.copyDisk({
-            key: volume.id,
-            disk,
-            sink,
-            mode,
-            limitMbps: host.transferSpeed,
-            signal: ctx.signal,
-            onProgress: (done, planned) => {
-              progress.update(host.id, doneBefore + (done / Math.max(planned, 1)) * disk.sizeBytes);
-              this.persistProgress(host.id);
-            },
-          });
-        } finally {
-          await sink.close();
-        }
-      });
-      ctx.note(`Copy disk ${disk.index}`, view.transport ? `${result.summary}; transport ${view.transport.split(' ')[0]}` : result.summary);
-      summary += `${summary ? '; ' : ''}disk ${disk.index}: ${result.summary}`;
-      doneBefore += disk.sizeBytes;
-      markers[String(disk.index)] = disk.marker();
-    }
-    return { summary, markers };
   }
 
   private async snapshot(ctx: JobContext, host: Host, volumes: Volume[]): Promise<void> {

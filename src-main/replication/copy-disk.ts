@@ -119,7 +119,9 @@ export class DiskCopy {
   private async prepare(): Promise<void> {
     const { disk, key, mode, signal, sink } = this.req;
     const recorded = await this.store.exists(key);
-    this.state = await this.store.load(key, disk.sizeBytes, this.chunkSize, await sink.isBlank());
+    const blank = await sink.isBlank();
+    this.state = await this.store.load(key, disk.sizeBytes, this.chunkSize, blank);
+    if (!blank) await this.store.rebuildFromTarget(key, this.state, sink, signal);
     const fingerprint = `${disk.sizeBytes}/${this.chunkSize}/${disk.marker() ?? ''}`;
     const resuming = this.state.run !== null && this.state.run.fingerprint === fingerprint;
     if (!resuming) beginRun(this.state, { id: randomUUID(), fingerprint, cursor: 0, writeLimit: 0 });

@@ -5,10 +5,15 @@
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RehostError } from '../../src-shared/errors.js';
+import type { DiskSink } from '../core/drivers.js';
 import type { Logger } from '../core/ports.js';
-import { UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
+import { chunkLength } from './chunk-plan.js';
+import { chunkDigest, UNKNOWN_DIGEST, ZERO_DIGEST } from './digest.js';
 import { decodeState, encodeState, freshState, markSuspects, resizeState, type ReplicaState } from './state-codec.js';
 import { pendingPath, writeFileAtomic } from '../store/atomic-file.js';
+
+/** Chunks per digest request while rebuilding a lost state from the target (256 MiB of its reads). */
+const REBUILD_BATCH = 64;
 
 /** Keys become file names: only a conservative alphabet, so no key can escape the folder. */
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -59,6 +64,32 @@ export class StateStore {
       return resizeState(state, diskSize, ZERO_DIGEST);
     }
     return state;
+  }
+
+  /**
+   * The digests are "kept with the target": when a state knows nothing (its file was lost, the
+   * engine is new, or the file was unreadable) but the volume holds data, they are rebuilt from
+   * the volume itself, so an incremental sync still sends only what changed. A sink that hashes
+   * where its data lives is asked; any other is read back and hashed here. Resolves with the
+   * number of chunks rebuilt (0 when the state already knew something).
+   */
+  async rebuildFromTarget(key: string, state: ReplicaState, sink: DiskSink, signal: AbortSignal): Promise<number> {
+    if (state.run !== null || !state.digests.every((d) => d === UNKNOWN_DIGEST)) return 0;
+    const started = Date.now();
+    const count = state.digests.length;
+    for (let at = 0; at < count; at += REBUILD_BATCH) {
+      signal.throwIfAborted();
+      const ranges = [];
+      for (let i = at; i < Math.min(count, at + REBUILD_BATCH); i++) ranges.push({ offset: i * state.chunkSize, length: chunkLength(i, state.diskSize, state.chunkSize) });
+      if (sink.digests) {
+        (await sink.digests(ranges, signal)).forEach((d, k) => (state.digests[at + k] = d));
+        continue;
+      }
+      // One chunk in memory at a time.
+      for (const [k, r] of ranges.entries()) state.digests[at + k] = chunkDigest(await sink.read(r.offset, r.length));
+    }
+    this.log.info({ key, chunks: count, ms: Date.now() - started, by: sink.digests ? 'sink digests' : 'reading back' }, 'replication state rebuilt from the target volume');
+    return count;
   }
 
   /** Whether a state file exists for the key (a previous run recorded what the target holds). */

@@ -21,6 +21,14 @@ export interface Sshd {
   stop(): Promise<void>;
   /** Stops and starts sshd again on the same port, with a freshly generated host key when asked (a reinstalled host). */
   restart(options?: { newHostKey?: boolean }): Promise<void>;
+  /**
+   * A host going down: the listener and every process it started (the sessions, the agents they
+   * run) are killed at once. `up()` starts it again on the same port with the same keys.
+   */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  /** Pids of every process this sshd started (sessions and what they run), for a test to pick from. */
+  processes(): number[];
 }
 
 export const SSHD = '/usr/sbin/sshd';
@@ -95,25 +103,27 @@ export async function startSshd(dir: string, where: { netns: string; address: st
     'LogLevel INFO',
   ].join('\n');
   writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
-  const launch = async () => {
+  let proc: ChildProcess;
+  let exited: Promise<void>;
+  let log = '';
+  const spawnSshd = async () => {
     const args = ['-D', '-e', '-f', join(dir, 'sshd_config')];
-    const proc = where === null ? spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('ip', ['netns', 'exec', where.netns, SSHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
+    proc = where === null ? spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('ip', ['netns', 'exec', where.netns, SSHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    exited = new Promise<void>((r) => proc.once('exit', () => r()));
     await waitListening(port, proc, () => log, where?.address);
-    return async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
-    };
   };
-  let stopNow = await launch();
+  const stopNow = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    await exited;
+  };
+  await spawnSshd();
   const sshd: Sshd = {
     port,
     dir,
     privateKey: readFileSync(join(dir, 'client_key'), 'utf8'),
     hostKey: fingerprintOf(join(dir, 'host_key.pub')),
-    stop: () => stopNow(),
+    stop: stopNow,
     async restart(options = {}) {
       await stopNow();
       if (options.newHostKey) {
@@ -122,10 +132,48 @@ export async function startSshd(dir: string, where: { netns: string; address: st
         keygen(join(dir, 'host_key'), 'rehost-testhost-rekeyed');
         sshd.hostKey = fingerprintOf(join(dir, 'host_key.pub'));
       }
-      stopNow = await launch();
+      await spawnSshd();
     },
+    async down() {
+      const pids = [...descendantsOf(proc.pid!), proc.pid!];
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+    up: spawnSshd,
+    processes: () => descendantsOf(proc.pid!),
   };
   return sshd;
+}
+
+/** Every process below `root` (children, their children …), from /proc. */
+function descendantsOf(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The command may hold spaces and parentheses: the fields after its closing ')' are fixed.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const [child, parent] of parents) {
+      if (parent !== pid) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 /** A real unprivileged user on this machine for the sudo tests, removed again by `remove()`. */

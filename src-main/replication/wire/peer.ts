@@ -14,6 +14,11 @@ export type RequestHandler = (frame: Frame) => Promise<{ type: number; payload: 
 /** A request failed at the far end (its message is the far end's reason). */
 export class RemoteError extends Error {}
 
+/** The channel itself ended (the far end stopped, the link dropped): a reconnect may cure it. */
+export class ChannelClosedError extends Error {
+  readonly code = 'ECHANNELCLOSED';
+}
+
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (err: Error) => void;
@@ -33,7 +38,7 @@ export class WirePeer {
     private readonly output: Writable,
   ) {
     input.on('data', (data: Buffer) => this.receive(data));
-    input.on('end', () => this.fail(new Error('the replication channel closed')));
+    input.on('end', () => this.fail(new ChannelClosedError('the replication channel closed')));
     input.on('error', (err: Error) => this.fail(err));
     output.on('error', (err: Error) => this.fail(err));
   }

@@ -87,6 +87,8 @@ export class AgentSource implements SourceDriver {
     if (missing.length > 0) throw new RehostError('UNPROCESSABLE', `the disk ${missing.join(', ')} named in config.disks is not on ${this.config.address}: it was removed or detached; attach it again and retry`, { field: 'config.disks' });
     if (inventory.disks.length === 0) throw new RehostError('UNPROCESSABLE', `no disk to copy on ${this.config.address} (config.disks: ${this.config.disks.join(', ') || 'none'})`);
     if (inventory.uid !== 0) throw new RehostError('FORBIDDEN', `the agent on ${this.config.address} runs as ${this.config.username} (uid ${inventory.uid}) and reading disks needs root (environment check ACCOUNT_RIGHTS): set "sudo": true with a NOPASSWD sudoers rule, or log in as root`, { field: 'config.sudo' });
+    // The agent paces its read replies, whichever channel carries them: the link itself runs at the limit.
+    await session.peer.call('limit', { mbps: options.limitMbps ?? 0 }, signal);
     const view = await takeView(session.peer, paths, this.deps.log, signal);
     const zstd = session.hello.codecs.includes('zstd');
     // Direct to the target's sink agents: the SSH channel carries only control and digests.
@@ -109,6 +111,7 @@ export class AgentSource implements SourceDriver {
     return {
       method: view.method,
       transport: channel.description,
+      paced: true,
       disks,
       close: async () => {
         if (!this.snapshots.delete(disks)) return;
@@ -161,7 +164,7 @@ export class AgentSource implements SourceDriver {
       socket.setNoDelay(true);
       socket.on('error', () => socket.destroy());
       const direct = peer;
-      socket.on('close', () => direct.fail(new Error(`the direct connection with the agent on ${this.config.address} closed`)));
+      socket.on('close', () => direct.fail(new RehostError('UNAVAILABLE', `the direct connection with the agent on ${this.config.address} closed`)));
       await peer.hello(AbortSignal.any([signal, AbortSignal.timeout(DIRECT_CONNECT_MS)]));
       const cipher = socket.getCipher().standardName;
       this.deps.log.info({ where, cipher, engine: engine.fingerprint, agent: agent.fingerprint }, 'direct transport connected');

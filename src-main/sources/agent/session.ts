@@ -67,7 +67,8 @@ export class AgentSession {
         channel.close();
         throw new RehostError('DRIVER', `the agent did not start on the host: ${stderr.trim() || String(err)}`, {}, { cause: err });
       });
-      channel.on('close', () => peer.fail(new Error(`the agent on the host stopped${stderr.trim() ? `: ${stderr.trim()}` : ''}`)));
+      // UNAVAILABLE: the agent or its connection went away, which a reconnect (a new agent) may cure.
+      channel.on('close', () => peer.fail(new RehostError('UNAVAILABLE', `the agent on the host stopped${stderr.trim() ? `: ${stderr.trim()}` : ''}`)));
       const hello = decodeJson<Hello>(frame.payload);
       options.log.info({ dir, pid: hello.pid, node: hello.node, digest: hello.digest, codecs: hello.codecs, runtime: runtime.state, uploaded: runtime.uploadedBytes }, 'agent started');
       return new AgentSession(client, dir, peer, hello, channel, options.log, runtime);

@@ -35,7 +35,9 @@ function connectError(config: SshTarget, err: Error & { level?: string; code?: s
   if (err.level === 'client-timeout' || err.code === 'ETIMEDOUT') {
     return new RehostError('UNAVAILABLE', `cannot reach ${where}: no answer within ${READY_TIMEOUT_MS / 1000} s (the host is down, or a firewall drops the connection)`, { field: 'config.address' }, { cause: err });
   }
-  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
+  // A socket that failed or closed before the handshake (a host booting, sshd restarting): worth a reconnect.
+  const socket = err.level === 'client-socket' || /^Connection lost before handshake/.test(err.message);
+  if (socket || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
     return new RehostError('UNAVAILABLE', `cannot reach ${where}: ${err.code ?? err.message}`, { field: 'config.address' }, { cause: err });
   }
   return new RehostError('DRIVER', `SSH connection to ${where} failed: ${err.message}`, {}, { cause: err });

@@ -1,6 +1,8 @@
 /**
  * The KVM target: a Linux host with QEMU (and libvirt, when there) reached over SSH. Volumes are
- * sparse raw files under `config.path` on that host, written over SFTP; snapshots are reflinks or
+ * sparse raw files under `config.path` on that host, written by an agent in the sink role there
+ * (the replication wire protocol over SSH, zstd where it pays; it also hashes the volume for
+ * verification); snapshots are reflinks or
  * qcow2 deltas made there (snapshots.ts); machines run as libvirt domains or plain QEMU (machines.ts).
  *
  *   <path>/<host id>/disk-<n>.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
@@ -14,7 +16,7 @@ import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
 import type { Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
 import { AgentSession } from '../../sources/agent/session.js';
-import { SftpSink } from './sftp-sink.js';
+import { AgentSink } from '../../replication/agent-sink.js';
 import { KvmSnapshots } from './snapshots.js';
 import { KvmSsh, sh } from './ssh.js';
 
@@ -88,12 +90,31 @@ export class KvmTarget implements TargetDriver {
     }));
   }
 
+  /**
+   * A sink agent of its own per volume, stopped when the sink closes; one that stopped mid-copy
+   * (killed, or its connection dropped) fails the writes, and the sync's reconnect opens a new sink.
+   */
   async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
     signal.throwIfAborted();
-    // The volume files are the SSH user's (SFTP made them), so the agent that hashes them needs no sudo.
-    const startAgent = async (s: AbortSignal) => AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: false, log: this.deps.log }, s);
-    const directAddress = async () => this.directAddress ?? (await this.ssh.remoteAddress());
-    const sink = await SftpSink.open(this.ssh, this.layout.assertVolumeRef(volume.ref), startAgent, directAddress);
+    const path = this.layout.assertVolumeRef(volume.ref);
+    // No allocated block: a fresh sparse volume, all zeros.
+    const blank = (await this.ssh.exec(`stat -c %b ${sh(path)}`, signal)).trim() === '0';
+    // The volume files are the SSH user's (prepareVolumes made them), so the agent needs no sudo.
+    const session = await AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: false, log: this.deps.log }, signal);
+    let sink: AgentSink | undefined;
+    try {
+      sink = await AgentSink.open(session, path, volume.sizeBytes, blank, signal, {
+        where: `the KVM host ${this.ssh.where}`,
+        directAddress: async () => this.directAddress ?? (await this.ssh.remoteAddress()),
+        onClose: async () => {
+          this.sinks.delete(sink!);
+          await session.close();
+        },
+      });
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
     this.sinks.add(sink);
     return sink;
   }

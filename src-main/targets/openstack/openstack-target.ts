@@ -9,7 +9,7 @@ import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { OpenStackError } from './client/index.js';
 import { META_WRITTEN, type OpenStackContext } from './context.js';
 import { Gateway } from './gateway.js';
-import { GatewaySink } from './gateway-sink.js';
+import { AgentSink } from '../../replication/agent-sink.js';
 import { OpenStackMachines } from './machines.js';
 import { inventory, listResources, RESOURCES } from './resources.js';
 import { OpenStackSnapshots, snapshotIds } from './snapshots.js';
@@ -81,7 +81,7 @@ export class OpenStackTarget implements TargetDriver {
     this.ctx.log.info({ volume: cinderVolume.id, device: device.path, by: device.how }, 'sync volume found in the gateway');
     const blank = cinderVolume.metadata[META_WRITTEN] !== '1';
     const session = await this.gateway.agent(signal);
-    const sink = await GatewaySink.open(session, device.path, cinderVolume.size * 1024 ** 3, blank, (s) => this.gateway.directAddress(s), signal);
+    const sink = await AgentSink.open(session, device.path, cinderVolume.size * 1024 ** 3, blank, signal, { directAddress: (s) => this.gateway.directAddress(s) });
     // from now on the volume may hold data: a later sync must not assume zeros
     if (blank) await cinder.updateVolumeMetadata(cinderVolume.id, { [META_WRITTEN]: '1' }, signal);
     this.sinks.set(sink, volume.hostId);

@@ -3,8 +3,8 @@
  * gateway, the KVM host): the sink agent listens for, or dials, the pinned source agent over its
  * SSH control channel's `direct` call, and takes only chunk writes to this volume on that link.
  */
-import type { DirectLinkKeys, DirectSinkPort } from '../../core/drivers.js';
-import type { WirePeer } from '../../replication/wire/peer.js';
+import type { DirectLinkKeys, DirectSinkPort } from '../core/drivers.js';
+import type { WirePeer } from './wire/peer.js';
 
 /** The sink agent's control channel and the volume's handle there, opened on first use. */
 export type SinkAgentOpener = (signal: AbortSignal) => Promise<{ peer: WirePeer; handle: number }>;
