@@ -15,7 +15,7 @@ import { SnapshotTable } from './consistency.js';
 import { compareChunks } from './compare.js';
 import { closeDirect, startDirect } from './direct.js';
 import { DiskTable } from './disks.js';
-import { runFixup } from './fixup-op.js';
+import { cancelAllFixups, cancelFixup, runFixup } from './fixup-op.js';
 import { collectInventory } from './inventory.js';
 import { loadNatives } from './native.js';
 import { makeChunkDigest } from '../replication/digest-core.js';
@@ -72,8 +72,10 @@ function call(op: string, args: Record<string, unknown>): unknown {
       throttle = mbps > 0 ? new TokenBucket(mbpsToBytesPerSecond(mbps)) : UNLIMITED;
       return {};
     }
+    case 'fixup-cancel':
+      return cancelFixup(args);
     case 'exit':
-      setImmediate(() => shutdown(0));
+      setImmediate(() => void shutdown(0));
       return {};
     default:
       throw new Error(`unknown operation ${op}`);
@@ -108,7 +110,9 @@ async function handle(frame: Frame): Promise<Reply> {
   }
 }
 
-function shutdown(code: number): void {
+/** A running fix-up is aborted first and given time to release its mounts and loop devices. */
+async function shutdown(code: number): Promise<void> {
+  await cancelAllFixups(60_000);
   closeDirect();
   disks.closeAll();
   snapshots.releaseAll();
@@ -116,7 +120,7 @@ function shutdown(code: number): void {
 }
 
 peer.serve(handle);
-process.stdin.on('end', () => shutdown(0));
-process.stdout.on('error', () => shutdown(1));
+process.stdin.on('end', () => void shutdown(0));
+process.stdout.on('error', () => void shutdown(1));
 const hello: Hello = { version: PROTOCOL_VERSION, role, pid: process.pid, node: process.version, digest: natives.digest, codecs: natives.zstd ? ['zstd'] : [] };
 void peer.send(Msg.Hello, 0, encodeJson(hello));

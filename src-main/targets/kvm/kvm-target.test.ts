@@ -22,7 +22,8 @@ test('the factory needs an address, a user and a password or key; the driver sna
   const t = createKvmTarget(deps({ password: 'x' }), { cloud_type: 'KVM', address: '127.0.0.1', username: 'root' });
   assert.ok(hasSnapshots(t) && canBoot(t));
   assert.equal((await t.listResources('flavors', new AbortController().signal))[0]!.id, 'kvm.tiny');
-  await assert.rejects(t.listResources('keypairs', new AbortController().signal), (e: unknown) => RehostError.is(e, 'UNPROCESSABLE'));
+  assert.ok(t.capabilities.resources.includes('keypairs'), 'key pairs are listed like the Local target\'s');
+  await assert.rejects(t.listResources('floating_ips', new AbortController().signal), (e: unknown) => RehostError.is(e, 'UNPROCESSABLE'));
   const host = { id: randomUUID(), name: 'h' } as Host;
   const vol = { sizeBytes: 2 * GiB } as Volume;
   await assert.rejects(t.machines!.check!(host, [vol], { flavor_id: 'kvm.tiny' }), /too small/);
@@ -34,6 +35,9 @@ test('refs handed back by core must lie in this root', () => {
   const l = new KvmLayout('/srv/rehost');
   const id = randomUUID();
   assert.equal(l.assertVolumeRef(`/srv/rehost/${id}/disk-0.raw`), `/srv/rehost/${id}/disk-0.raw`);
+  assert.equal(l.assertVolumeRef(`/srv/rehost/${id}/disk-1.qcow2`), `/srv/rehost/${id}/disk-1.qcow2`);
+  assert.equal(l.base(id, 1), `/srv/rehost/${id}/layers/base-disk-1.raw`);
+  assert.throws(() => l.assertVolumeRef(`/srv/rehost/${id}/layers/base-disk-1.raw`), /not a disk file/);
   assert.throws(() => l.assertVolumeRef('/etc/passwd'), /not a disk file/);
   assert.throws(() => l.assertVolumeRef(`/srv/rehost/${id}/../../etc/disk-0.raw`), /not a disk file/);
   assert.equal(l.assertSnapshotRef(`/srv/rehost/${id}/snapshots/HyperMotion-20250101T000000`), `/srv/rehost/${id}/snapshots/HyperMotion-20250101T000000`);
