@@ -2,8 +2,9 @@
  * Agents on the KVM host (sink role: digests of volumes, the OS fix-up of boot disks). The agent's
  * Node runtime is cached on the host (sources/agent/runtime-cache.ts); when this target's agent
  * is the one that uploaded it, a note in the target folder says so, and the cache goes again
- * when the target's last host is cleaned or the target is deleted. A cache that was already
- * there (an Agent source on the same host and user uses it) is left alone.
+ * when the target is deleted (it stays while the target exists, so later hosts need no upload).
+ * A cache that was already there (an Agent source on the same host and user uses it) is left
+ * alone.
  */
 import { posix } from 'node:path';
 import type { Logger } from '../../core/ports.js';
@@ -35,14 +36,9 @@ export class KvmAgents {
     return session;
   }
 
-  /**
-   * Removes the runtime cache when this target put it there (and the note); `onlyWhenIdle`: only
-   * when no host folder is left in the target folder (after a host's cleanup).
-   */
-  async removeCache(signal: AbortSignal, onlyWhenIdle: boolean): Promise<boolean> {
-    const root = sh(this.layout.root);
-    const idle = onlyWhenIdle ? `! ls -A ${root} 2>/dev/null | grep -qE '^[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}$'` : 'true';
-    const ours = (await this.ssh.exec(`[ -f ${sh(this.note)} ] && ${idle} && echo ours || true`, signal)).trim() === 'ours';
+  /** Removes the runtime cache when this target put it there (and the note); true when it did. */
+  async removeCache(signal: AbortSignal): Promise<boolean> {
+    const ours = (await this.ssh.exec(`[ -f ${sh(this.note)} ] && echo ours || true`, signal)).trim() === 'ours';
     if (!ours) return false;
     const user = await hostUser(await this.ssh.connection());
     await this.ssh.exec(`${removeCacheCommand(user)} && rm -f ${sh(this.note)}`, signal);

@@ -101,8 +101,7 @@ export class KvmTarget implements TargetDriver {
 
   /**
    * Stops the host's machines and qemu-nbd servers and removes `<path>/<host>`; cutover copies in
-   * `<path>/migrated/` stay. After the target's last host, the agent runtime this target put on
-   * the KVM host goes too.
+   * `<path>/migrated/` stay; so does the agent runtime cache until the target is deleted.
    */
   async cleanup(host: Host, volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
     try {
@@ -112,7 +111,6 @@ export class KvmTarget implements TargetDriver {
       // qemu-nbd servers an interrupted sync left hold the volumes' files.
       const nbd = volumes.filter((v) => v.ref.startsWith(`${dir}/`)).map((v) => stopNbdScript(nbdPidFile(v.ref), v.ref));
       await this.ssh.exec(`${[...nbd, 'true'].join('; ')}; rm -rf -- ${sh(dir)}`, signal);
-      await this.agents.removeCache(signal, true);
     } catch (err) {
       if (!force) throw err;
       this.deps.log.warn({ host: host.id, err: String(err) }, 'forced cleanup went on past an error');
@@ -121,7 +119,7 @@ export class KvmTarget implements TargetDriver {
 
   /** The target is being deleted: the agent runtime this target put on the KVM host goes. */
   async unregister(signal: AbortSignal): Promise<void> {
-    await this.agents.removeCache(signal, false);
+    await this.agents.removeCache(signal);
   }
 
   async close(): Promise<void> {

@@ -57,23 +57,21 @@ export class KvmVolumes {
   /** One volume per disk: existing ones keep their format, grow with the disk, refuse to shrink. */
   async prepare(host: Host, signal: AbortSignal): Promise<PreparedVolume[]> {
     const dir = this.layout.hostDir(host.id);
-    const found = await this.ssh
-      .exec(`mkdir -p ${sh(dir)} && cd ${sh(dir)} && for f in disk-*; do [ -e "$f" ] && echo "$f"; done; true`, signal)
-      .catch((err: unknown) => {
-        throw folderError(this.layout.root, `the host's volumes`, err);
-      });
-    const names = new Set(found.split('\n').filter(Boolean));
-    const out: PreparedVolume[] = [];
-    for (const d of host.disks) {
-      const layered = names.has(`disk-${d.index}.qcow2`) || names.has(`disk-${d.index}.qcow2.next`);
-      const format = layered ? 'qcow2' : names.has(`disk-${d.index}.raw`) ? 'raw' : await this.chooseFormat(signal);
-      const ref = this.layout.volume(host.id, d.index, format);
-      await (format === 'raw' ? this.prepareRaw(ref, d.index, d.sizeBytes, signal) : this.prepareLayer(host, d.index, d.sizeBytes, signal)).catch((err: unknown) => {
-        throw folderError(this.layout.root, `volume ${d.index}`, err);
-      });
-      out.push({ hostId: host.id, targetId: host.targetId ?? '', diskIndex: d.index, name: `sync_vol_${host.name}_${d.index}`, sizeBytes: d.sizeBytes, status: 'in-use', ref });
+    try {
+      const found = await this.ssh.exec(`mkdir -p ${sh(dir)} && cd ${sh(dir)} || exit 1; for f in disk-*; do [ -e "$f" ] && echo "$f"; done; true`, signal);
+      const names = new Set(found.split('\n').filter(Boolean));
+      const out: PreparedVolume[] = [];
+      for (const d of host.disks) {
+        const layered = names.has(`disk-${d.index}.qcow2`) || names.has(`disk-${d.index}.qcow2.next`);
+        const format = layered ? 'qcow2' : names.has(`disk-${d.index}.raw`) ? 'raw' : await this.chooseFormat(signal);
+        const ref = this.layout.volume(host.id, d.index, format);
+        await (format === 'raw' ? this.prepareRaw(ref, d.index, d.sizeBytes, signal) : this.prepareLayer(host, d.index, d.sizeBytes, signal));
+        out.push({ hostId: host.id, targetId: host.targetId ?? '', diskIndex: d.index, name: `sync_vol_${host.name}_${d.index}`, sizeBytes: d.sizeBytes, status: 'in-use', ref });
+      }
+      return out;
+    } catch (err) {
+      throw folderError(this.layout.root, `the host's volumes`, err);
     }
-    return out;
   }
 
   /** The sink a sync writes: the raw file, the raw base of an unfrozen qcow2 volume, or its active layer through qemu-nbd. */
