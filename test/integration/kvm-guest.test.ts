@@ -11,8 +11,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cancelFixup, runFixup } from '../../src-main/agent/fixup-op.js';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { addTarget, assignTarget, bootAndWait, killProcessesWith, registerImageHost, syncAndWait } from '../host-flow.js';
 import { buildDebianLegacyImage, debianFixtureUnavailable } from '../fixtures/images/debian-legacy.js';
@@ -29,6 +30,13 @@ after(async () => {
   killProcessesWith('rehost-', work);
   removeDir(work);
 });
+
+/** Mounts and loop devices a fix-up could have left behind. */
+function leftovers(): string[] {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes('rehost-fixup-'));
+  const loops = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(work));
+  return [...mounts, ...loops];
+}
 
 /** A file of the guest's root file system (partition 1) in a raw disk image, read without mounting. */
 function guestFile(disk: string, path: string): string {
@@ -81,4 +89,19 @@ test('KVM target: fixed_ip, admin_pass and a key written into a guest without cl
   await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 120_000);
   assert.deepEqual(readdirSync(remote), ['migrated'], 'only the cutover copy is left on the KVM host');
   console.log(`# total: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+test('the agent\'s fix-up cancelled while it runs (an aborted boot) answers with the reason and leaves no mount or loop device', { skip: skip ?? false, timeout: 600_000 }, async () => {
+  const disk = join(work, 'cancel.raw');
+  execFileSync('cp', ['--sparse=always', buildDebianLegacyImage().path, disk]);
+  const t0 = Date.now();
+  const running = runFixup({ id: 'cancel-1', path: disk, format: 'raw', nicMacs: ['52:54:00:00:00:01'] });
+  running.catch(() => undefined);
+  // Cancelled once it has the guest mounted: the initramfs rebuild, its longest step, is then under way.
+  await waitFor('guest mounted', async () => leftovers().length > 0, 120_000, 100);
+  assert.deepEqual(cancelFixup({ id: 'cancel-1' }), { cancelled: true });
+  await assert.rejects(running, /cancelled by the engine|aborted/);
+  assert.deepEqual(leftovers(), [], 'every mount and loop device was released');
+  assert.deepEqual(cancelFixup({ id: 'cancel-1' }), { cancelled: false }, 'it is no longer running');
+  console.log(`# cancelled fix-up answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

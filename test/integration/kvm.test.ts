@@ -14,6 +14,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { guestAgentPing } from '../../src-main/targets/local/guest-agent.js';
+import { agentSocket } from '../../src-main/targets/kvm/layout.js';
+import { KvmSsh } from '../../src-main/targets/kvm/ssh.js';
+import { bridgeUnixSocket } from '../../src-main/targets/kvm/unix-bridge.js';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { addTarget, assignTarget, bootAndWait, hostRow, killProcessesWith, processesWith, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, DATA_MIB, writeDataRegion } from '../fixtures/images/busybox.js';
@@ -130,4 +136,42 @@ test('KVM target over SSH: layered snapshots, test boot from an old snapshot wit
   assert.deepEqual(readdirSync(remote).sort(), ['keypairs', 'migrated'], 'only the cutover copy (and the user\'s key pairs) is left on the KVM host');
   assert.deepEqual(processesWith(`rehost-${instance}`), [], 'cleanup stopped the machine');
   assert.deepEqual(sockets().filter((s) => !socketsBefore.includes(s)), [], 'no qemu-nbd or guest agent socket left in /tmp');
+});
+
+test('guest-ping over the SSH connection to a guest agent socket on the KVM host (guest agent simulated: no guest here runs qemu-ga)', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  sshd ??= await startSshd(join(work, 'sshd'));
+  const ssh = new KvmSsh({ address: '127.0.0.1', port: sshd.port, username: 'root', hostKey: sshd.hostKey, secret: { private_key: sshd.privateKey } });
+  const answering = agentSocket(randomUUID());
+  const silent = agentSocket(randomUUID());
+  const servers: Server[] = [];
+  const listen = (path: string, answer: boolean) => new Promise<void>((resolve) => {
+    const server = createServer((s) => {
+      let buf = '';
+      s.setEncoding('utf8').on('data', (t: string) => {
+        buf += t;
+        for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+          const cmd = JSON.parse(buf.slice(0, nl)) as { execute: string; arguments?: { id: number } };
+          buf = buf.slice(nl + 1);
+          if (answer) s.write(cmd.execute === 'guest-sync' ? `${JSON.stringify({ return: cmd.arguments!.id })}\n` : '{"return": {}}\n');
+        }
+      });
+    });
+    servers.push(server);
+    server.listen(path, resolve);
+  });
+  await listen(answering, true);
+  await listen(silent, false);
+  try {
+    for (const [path, expected] of [[answering, true], [silent, false], [agentSocket(randomUUID()), false]] as const) {
+      const bridge = await bridgeUnixSocket(ssh, path, 'qga');
+      try {
+        assert.equal(await guestAgentPing(bridge.path, 1500), expected, path);
+      } finally {
+        await bridge.close();
+      }
+    }
+  } finally {
+    for (const s of servers) s.close();
+    await ssh.close();
+  }
 });
