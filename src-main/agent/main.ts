@@ -17,7 +17,7 @@ import { compareChunks } from './compare.js';
 import { closeDirect, startDirect } from './direct.js';
 import { DiskTable } from './disks.js';
 import { closeLink, closeLinks, forwardChunk, openLink, waitLink } from './forward.js';
-import { runFixup } from './fixup-op.js';
+import { cancelAllFixups, cancelFixup, runFixup } from './fixup-op.js';
 import { collectInventory } from './inventory.js';
 import { loadNatives } from './native.js';
 import { makeChunkDigest } from '../replication/digest-core.js';
@@ -86,8 +86,10 @@ function call(op: string, args: Record<string, unknown>): unknown {
       disks.linkLimit = mbps > 0 ? mbpsToBytesPerSecond(mbps) : null;
       return {};
     }
+    case 'fixup-cancel':
+      return cancelFixup(args);
     case 'exit':
-      setImmediate(() => shutdown(0));
+      setImmediate(() => void shutdown(0));
       return {};
     default:
       throw new Error(`unknown operation ${op}`);
@@ -144,7 +146,9 @@ async function handle(frame: Frame): Promise<Reply> {
   }
 }
 
-function shutdown(code: number): void {
+/** A running fix-up is aborted first and given time to release its mounts and loop devices. */
+async function shutdown(code: number): Promise<void> {
+  await cancelAllFixups(60_000);
   closeDirect();
   closeLinks();
   disks.closeAll();
@@ -153,7 +157,7 @@ function shutdown(code: number): void {
 }
 
 peer.serve(handle);
-process.stdin.on('end', () => shutdown(0));
-process.stdout.on('error', () => shutdown(1));
+process.stdin.on('end', () => void shutdown(0));
+process.stdout.on('error', () => void shutdown(1));
 const hello: Hello = { version: PROTOCOL_VERSION, role, pid: process.pid, node: process.version, digest: natives.digest, codecs: natives.zstd ? ['zstd'] : [] };
 void peer.send(Msg.Hello, 0, encodeJson(hello));

@@ -108,6 +108,21 @@ export class DriverPool {
     await this.dropSource(source.id);
   }
 
+  /**
+   * The target is being deleted: a driver that left things on it for itself (an agent's runtime
+   * cache on a KVM host) removes them, within `timeoutMs`, before it is closed. A target that
+   * cannot be reached does not block the delete; the failure is logged.
+   */
+  async unregisterTarget(target: Target, timeoutMs = 30_000): Promise<void> {
+    try {
+      const driver = await this.target(target);
+      if (driver.unregister) await driver.unregister(AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      this.deps.log.warn({ target: target.id, err: String(err) }, 'could not remove what the target driver left on the target');
+    }
+    await this.dropTarget(target.id);
+  }
+
   async dropSource(id: string): Promise<void> {
     const driver = this.sources.get(id);
     this.sources.delete(id);

@@ -281,6 +281,8 @@ export interface TargetDriver {
   openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink>;
   /** Removes everything the target holds for the host; `force` goes on past missing parts. */
   cleanup(host: Host, volumes: Volume[], snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void>;
+  /** Optional: the target is being deleted; remove what the driver left there for itself (an agent's runtime cache). */
+  unregister?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
   /** Point-in-time copies of a host's volumes (capability: present when the target has them). */
   snapshots?: TargetSnapshots;

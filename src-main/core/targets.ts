@@ -130,7 +130,7 @@ export class TargetService {
       assertTransition(TARGET_MACHINE, 'target', target.status, 'removing');
     }
     this.setStatus(id, 'removing', null);
-    await pool.dropTarget(id);
+    await pool.unregisterTarget(target);
     for (const host of users) {
       store.hosts.put({ ...host, targetId: null, poolId: null, step: '1', updatedAt: this.core.clock.now() });
     }

@@ -1,8 +1,9 @@
 /**
  * The KVM target with libvirt on the "KVM host": a real libvirtd (test/peers/libvirt.ts, in its own
- * network namespace) and a real sshd on 127.0.0.1. The busybox image is synced over SFTP, snapshots
- * become qcow2 deltas there, a test boot from the first snapshot runs as a transient libvirt domain
- * on the peer's network and shows the first data on its console, a cutover runs as a persistent
+ * network namespace) and a real sshd on 127.0.0.1. The busybox image is synced over SFTP and
+ * qemu-nbd, snapshots freeze qcow2 layers there, a test boot from the first snapshot runs as a
+ * transient libvirt domain on the peer's network (Rehost's MAC on the NIC, a read-only cloud-init
+ * seed with a fixed IP and a key, the guest agent channel) and shows the first data on its console, a cutover runs as a persistent
  * domain with the newest data, and cleanup leaves `virsh list --all` and the host folder as they
  * were (plus the kept cutover copy). Needs root, QEMU, openssh-server and libvirt.
  */
@@ -12,11 +13,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
-import { addTarget, assignTarget, bootAndWait, hostRow, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
+import { addTarget, assignTarget, bootAndWait, hostRow, processesWith, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
 import { libvirtUnavailable, startLibvirt, type LibvirtPeer } from '../peers/libvirt.js';
 import { SSHD, startSshd, type Sshd } from '../peers/sshd.js';
 
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@laptop';
 const skip = bootFixtureUnavailable() ?? (existsSync(SSHD) ? null : 'openssh-server is not installed') ?? libvirtUnavailable();
 const work = tempDir('kvm-libvirt');
 let r: Rehost | undefined;
@@ -83,9 +85,11 @@ test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover 
   assert.match(wrongNet.steps[0].detail, /network_id no-such-net is neither a libvirt network nor a bridge.*rehost-test-/);
   assert.equal(existsSync(join(remote, id, 'boot')) ? readdirSync(join(remote, id, 'boot')).length : 0, 0, 'a failed boot leaves no overlay behind');
 
-  const test1 = await boot(id, { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id, network_id: libvirt.network });
+  // The peer's network has no subnet of its own: a fixed IP gets a /24 and no gateway.
+  const test1 = await boot(id, { backup_type: 'volume_snapshot', snapshot_id: snaps[0].id, network_id: libvirt.network, fixed_ip: '10.20.30.40', public_key: KEY });
   assert.equal(test1.job_status, 'done', JSON.stringify(test1));
   const detail1 = test1.steps[0].detail as string;
+  console.log(`# test boot: ${detail1.replace(/\n/g, ' ').slice(0, 600)}`);
   assert.match(detail1, /via libvirt/);
   assert.match(detail1, new RegExp(`transient domain rehost-${id}-`));
   assert.match(detail1, new RegExp(`network ${libvirt.network}`));
@@ -96,6 +100,17 @@ test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover 
   const xml = libvirt.virsh('dumpxml', `rehost-${id}-${test1Id}`);
   assert.match(xml, new RegExp(`<source network='${libvirt.network}'`));
   assert.match(xml, /<target dev='vda' bus='virtio'\/>/);
+  const mac = /<mac address='(52:54:00:[0-9a-f:]+)'\/>/.exec(xml)?.[1];
+  assert.ok(mac, `the NIC has Rehost's MAC: ${xml}`);
+  assert.match(detail1, new RegExp(`MAC ${mac}`));
+  assert.match(xml, /<channel type='unix'>[\s\S]*<target type='virtio' name='org\.qemu\.guest_agent\.0'/, 'the guest agent channel');
+  const seed = join(remote, id, 'boot', test1Id, 'cidata.img');
+  assert.match(xml, new RegExp(`<source file='${seed}'[^>]*/>[\\s\\S]*?<target dev='vdb' bus='virtio'/>\\s*<readonly/>`), 'the seed is a read-only disk');
+  assert.match(detail1, /cloud-init NoCloud seed attached \(fixed_ip 10\.20\.30\.40\/24, 1 public key\(s\)/);
+  const net = execFileSync('mtype', ['-i', seed, '::network-config'], { encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  assert.match(net, new RegExp(`macaddress: "${mac}"`));
+  assert.match(net, /addresses: \["10\.20\.30\.40\/24"\]/);
+  assert.doesNotMatch(net, /gateway4/, 'an address-less network gives no gateway');
 
   const gen3 = writeDataRegion(disk);
   const cut = await boot(id, { backup_type: 'volume_backup', snapshot_id: snaps[1].id });
@@ -111,6 +126,7 @@ test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover 
   await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 60_000);
   assert.equal(libvirt.virsh('list', '--all', '--name'), domainsBefore, 'cleanup stopped and undefined every domain it made');
   assert.deepEqual(readdirSync(remote), ['migrated'], 'only the cutover copy is left on the KVM host');
+  assert.deepEqual(processesWith('qemu-nbd', remote), [], 'no qemu-nbd left');
   const kept = readdirSync(join(remote, 'migrated'));
   assert.equal(kept.length, 1);
   assert.deepEqual(readdirSync(join(remote, 'migrated', kept[0]!)).sort(), ['disk-0.raw', 'domain.xml'], 'the cutover disk and its domain XML, to define it again by hand');

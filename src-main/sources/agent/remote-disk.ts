@@ -57,7 +57,7 @@ function zeroChunk(length: number): Buffer {
 }
 
 /** Links a source disk (its handle in the source agent) to a sink, for transport direct to sink agents. */
-export type DiskLinker = (disk: { handle: number; zstd: boolean }, sink: DiskSink, signal: AbortSignal) => Promise<ChunkForwarder>;
+export type DiskLinker = (disk: { handle: number; zstd: boolean }, sink: DiskSink, signal: AbortSignal) => Promise<ChunkForwarder | null>;
 
 export class RemoteDisk implements SourceDisk {
   private readonly pool: BufferPool;

@@ -60,10 +60,13 @@ class SinkLink implements ChunkForwarder {
  * Links source disk `handle` to `sink`. Resolves with the forwarder once the sink agent has said
  * hello over the link; rejects with an UNAVAILABLE error naming both ends otherwise.
  */
-export async function linkToSink(source: SourceEnd, disk: { handle: number; zstd: boolean }, sink: DiskSink, signal: AbortSignal): Promise<ChunkForwarder> {
+export async function linkToSink(source: SourceEnd, disk: { handle: number; zstd: boolean }, sink: DiskSink, signal: AbortSignal): Promise<ChunkForwarder | null> {
   const port = sink.direct;
   if (port === undefined) {
-    throw new RehostError('UNPROCESSABLE', 'transport direct: this target volume is not written by an agent a source agent can reach; use transport "relay"', { field: 'config.transport' });
+    // This volume is written by something no source agent can reach (a KVM volume's qcow2 layer
+    // through qemu-nbd): its chunks come through the engine over the SSH connection instead.
+    source.log.info({ handle: disk.handle }, 'transport direct: this target volume takes no direct link; its chunks go through the engine over SSH');
+    return null;
   }
   const [sourceId, sinkId] = await Promise.all([mintIdentity('rehost-source-agent'), mintIdentity('rehost-sink-agent')]);
   const sourceKeys = { identity: { key: sourceId.key, cert: sourceId.cert }, peer: pinOf(sinkId), timeoutMs: LINK_CONNECT_MS };

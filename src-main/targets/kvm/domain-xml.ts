@@ -19,6 +19,12 @@ export interface DomainSpec {
   ramMiB: number;
   disks: { path: string; format: 'raw' | 'qcow2' }[];
   nic: NicSpec;
+  /** The NIC's MAC: cloud-init's network-config and the fix-up's NIC naming match on it. */
+  mac?: string;
+  /** The network a `user` NIC's NAT uses instead of 10.0.2.0/24 (a fixed IP elsewhere), as `a.b.c.0`. */
+  userNet?: string;
+  /** A cloud-init NoCloud seed image (vfat labelled cidata), attached read-only after the disks. */
+  seedPath?: string;
   /** The serial console is a pty whose output libvirt also writes to this file. */
   consoleLog: string;
 }
@@ -36,11 +42,26 @@ export function virtioDev(index: number): string {
   return `vd${s}`;
 }
 
-function nicXml(nic: NicSpec): Record<string, unknown> {
-  const model = { '@_type': 'virtio' };
-  if (nic.kind === 'network') return { '@_type': 'network', source: { '@_network': nic.network }, model };
-  if (nic.kind === 'bridge') return { '@_type': 'bridge', source: { '@_bridge': nic.bridge }, model };
-  return { '@_type': 'user', model };
+function nicXml(spec: DomainSpec): Record<string, unknown> {
+  const { nic } = spec;
+  const common = { ...(spec.mac ? { mac: { '@_address': spec.mac } } : {}), model: { '@_type': 'virtio' } };
+  if (nic.kind === 'network') return { '@_type': 'network', source: { '@_network': nic.network }, ...common };
+  if (nic.kind === 'bridge') return { '@_type': 'bridge', source: { '@_bridge': nic.bridge }, ...common };
+  return { '@_type': 'user', ...common, ...(spec.userNet ? { ip: { '@_family': 'ipv4', '@_address': spec.userNet, '@_prefix': '24' } } : {}) };
+}
+
+function diskXml(spec: DomainSpec): Record<string, unknown>[] {
+  const disks: Record<string, unknown>[] = spec.disks.map((d, i) => ({
+    '@_type': 'file',
+    '@_device': 'disk',
+    driver: { '@_name': 'qemu', '@_type': d.format, '@_cache': 'writeback' },
+    source: { '@_file': d.path },
+    target: { '@_dev': virtioDev(i), '@_bus': 'virtio' },
+  }));
+  if (spec.seedPath) {
+    disks.push({ '@_type': 'file', '@_device': 'disk', driver: { '@_name': 'qemu', '@_type': 'raw' }, source: { '@_file': spec.seedPath }, target: { '@_dev': virtioDev(spec.disks.length), '@_bus': 'virtio' }, readonly: '' });
+  }
+  return disks;
 }
 
 /** The `<domain>` document for `virsh create` (test boot) or `virsh define` (cutover). */
@@ -61,16 +82,12 @@ export function domainXml(spec: DomainSpec): string {
     on_reboot: 'restart',
     on_crash: 'destroy',
     devices: {
-      disk: spec.disks.map((d, i) => ({
-        '@_type': 'file',
-        '@_device': 'disk',
-        driver: { '@_name': 'qemu', '@_type': d.format, '@_cache': 'writeback' },
-        source: { '@_file': d.path },
-        target: { '@_dev': virtioDev(i), '@_bus': 'virtio' },
-      })),
-      interface: nicXml(spec.nic),
+      disk: diskXml(spec),
+      interface: nicXml(spec),
       serial: { '@_type': 'pty', log: { '@_file': spec.consoleLog, '@_append': 'off' }, target: { '@_port': '0' } },
       console: { '@_type': 'pty', target: { '@_type': 'serial', '@_port': '0' } },
+      // libvirt picks the socket and talks to the guest agent itself (`virsh qemu-agent-command`).
+      channel: { '@_type': 'unix', target: { '@_type': 'virtio', '@_name': 'org.qemu.guest_agent.0' } },
     },
   };
   return builder.build({ domain }) as string;

@@ -1,11 +1,13 @@
 /**
  * The KVM target: a Linux host with QEMU (and libvirt, when there) reached over SSH. Volumes are
- * sparse raw files under `config.path` on that host, written by an agent in the sink role there
- * (the replication wire protocol over SSH, zstd where it pays; it also hashes the volume for
- * verification); snapshots are reflinks or
- * qcow2 deltas made there (snapshots.ts); machines run as libvirt domains or plain QEMU (machines.ts).
+ * qcow2 layers over a raw base (or raw files on file systems that clone) under `config.path` on
+ * that host: the raw base (and a raw file) written by an agent in the sink role there (the
+ * replication wire protocol over SSH, or a direct link from the source agent; it also hashes the
+ * volume for verification), a qcow2 layer through qemu-nbd there (volumes.ts); snapshots freeze
+ * layers or clone (snapshots.ts); machines run as libvirt domains or plain QEMU (machines.ts).
  *
- *   <path>/<host id>/disk-<n>.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
+ *   <path>/<host id>/disk-<n>.qcow2|.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
+ *   <path>/keypairs/<name>.pub           public keys boot's keypair_id names
  *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup
  */
 import { RehostError } from '../../../src-shared/errors.js';
@@ -15,9 +17,11 @@ import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
 import type { Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
-import { AgentSession } from '../../sources/agent/session.js';
-import { AgentSink } from '../../replication/agent-sink.js';
+import { KvmAgents } from './agents.js';
+import { KvmGuests } from './guest-setup.js';
+import { nbdPidFile, stopNbdScript } from './nbd-sink.js';
 import { KvmSnapshots } from './snapshots.js';
+import { folderError, KvmVolumes } from './volumes.js';
 import { KvmSsh, sh } from './ssh.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
@@ -28,7 +32,11 @@ export class KvmTarget implements TargetDriver {
   readonly capabilities: TargetCapabilities = { resources: RESOURCES, directSinks: true };
   readonly snapshots: TargetSnapshots;
   readonly machines: KvmMachines;
-  private readonly sinks = new Set<DiskSink>();
+  /** Open sinks and the volume each writes: snapshots refuse a volume a sync has open. */
+  private readonly sinks = new Map<DiskSink, string>();
+  private readonly volumes: KvmVolumes;
+  private readonly agents: KvmAgents;
+  private readonly guests: KvmGuests;
 
   constructor(
     private readonly deps: DriverDeps,
@@ -38,14 +46,20 @@ export class KvmTarget implements TargetDriver {
     /** `config.direct_address`: where source agents reach this host for transport direct. */
     private readonly directAddress: string | null = null,
   ) {
-    const snapshots = new KvmSnapshots(ssh, layout, deps.log);
+    const snapshots = new KvmSnapshots(ssh, layout, deps.log, (path) => [...this.sinks.values()].includes(path));
     this.snapshots = snapshots;
-    this.machines = new KvmMachines(ssh, layout, deps.log, libvirt, snapshots);
+    // The volume files are the SSH user's (prepare made them), so the sink agent needs no sudo.
+    this.volumes = new KvmVolumes(ssh, layout, deps.log, (signal: AbortSignal) => this.agents.start(false, signal), async () => this.directAddress ?? (await this.ssh.remoteAddress()));
+    this.agents = new KvmAgents(ssh, layout, deps.log);
+    this.guests = new KvmGuests(ssh, layout, deps.log, deps.workDir);
+    this.machines = new KvmMachines(ssh, layout, deps.log, libvirt, snapshots, this.guests, this.agents);
   }
 
   async verify(signal: AbortSignal): Promise<TargetInventory> {
     const root = sh(this.layout.root);
-    const out = await this.ssh.exec(`mkdir -p ${root} && touch ${root}/.rehost-probe && rm -f ${root}/.rehost-probe && df -PB1 ${root} | tail -1`, signal);
+    const out = await this.ssh.exec(`mkdir -p ${root} && touch ${root}/.rehost-probe && rm -f ${root}/.rehost-probe && df -PB1 ${root} | tail -1`, signal).catch((err: unknown) => {
+      throw folderError(this.layout.root, 'a probe file', err);
+    });
     const [, total = '0', used = '0'] = out.trim().split(/\s+/);
     const totalBytes = Number(total);
     const usedBytes = Number(used);
@@ -67,27 +81,13 @@ export class KvmTarget implements TargetDriver {
       return [{ id: 'user-nat', name: 'User-mode NAT', type: 'user', active: true }];
     }
     if (kind === 'availability_zones') return [{ id: 'kvm', name: 'kvm' }];
+    if (kind === 'keypairs') return this.guests.keypairs(signal);
     throw new RehostError('UNPROCESSABLE', `KVM targets have no ${kind}; they offer ${RESOURCES.join(', ')}`, { field: 'kind' });
   }
 
-  /** Creates missing volume files (sparse), grows grown disks, refuses shrunk ones. */
+  /** Creates missing volumes (sparse raw or qcow2 layers, see volumes.ts), grows grown disks, refuses shrunk ones. */
   async prepareVolumes(host: Host, signal: AbortSignal): Promise<PreparedVolume[]> {
-    const script = host.disks
-      .map((d) => {
-        const p = sh(this.layout.volume(host.id, d.index));
-        return `if [ -e ${p} ]; then s=$(stat -c %s ${p}); [ "$s" -le ${d.sizeBytes} ] || { echo "volume ${d.index} holds $s bytes, more than the source disk" >&2; exit 3; }; fi; truncate -s ${d.sizeBytes} ${p}`;
-      })
-      .join(' && ');
-    await this.ssh.exec(`mkdir -p ${sh(this.layout.hostDir(host.id))} && ${script}`, signal);
-    return host.disks.map((d) => ({
-      hostId: host.id,
-      targetId: host.targetId ?? '',
-      diskIndex: d.index,
-      name: `sync_vol_${host.name}_${d.index}`,
-      sizeBytes: d.sizeBytes,
-      status: 'in-use' as const,
-      ref: this.layout.volume(host.id, d.index),
-    }));
+    return this.volumes.prepare(host, signal);
   }
 
   /**
@@ -97,41 +97,42 @@ export class KvmTarget implements TargetDriver {
   async openSink(volume: Volume, signal: AbortSignal): Promise<DiskSink> {
     signal.throwIfAborted();
     const path = this.layout.assertVolumeRef(volume.ref);
-    // No allocated block: a fresh sparse volume, all zeros.
-    const blank = (await this.ssh.exec(`stat -c %b ${sh(path)}`, signal)).trim() === '0';
-    // The volume files are the SSH user's (prepareVolumes made them), so the agent needs no sudo.
-    const session = await AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: false, log: this.deps.log }, signal);
-    let sink: AgentSink | undefined;
-    try {
-      sink = await AgentSink.open(session, path, volume.sizeBytes, blank, signal, {
-        where: `the KVM host ${this.ssh.where}`,
-        directAddress: async () => this.directAddress ?? (await this.ssh.remoteAddress()),
-        onClose: async () => {
-          this.sinks.delete(sink!);
-          await session.close();
-        },
-      });
-    } catch (err) {
-      await session.close();
-      throw err;
-    }
-    this.sinks.add(sink);
+    if ([...this.sinks.values()].includes(path)) throw new RehostError('CONFLICT', `volume ${path} is already open for writing`, { field: 'volume.ref' });
+    const sink = await this.volumes.openSink(volume, signal);
+    const close = sink.close.bind(sink);
+    sink.close = async () => {
+      this.sinks.delete(sink);
+      await close();
+    };
+    this.sinks.set(sink, path);
     return sink;
   }
 
-  /** Stops the host's machines and removes `<path>/<host>`; cutover copies in `<path>/migrated/` stay. */
-  async cleanup(host: Host, _volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
+  /**
+   * Stops the host's machines and qemu-nbd servers and removes `<path>/<host>`; cutover copies in
+   * `<path>/migrated/` stay; so does the agent runtime cache until the target is deleted.
+   */
+  async cleanup(host: Host, volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
     try {
       await this.machines.stopAll(host, signal);
-      await this.ssh.exec(`rm -rf -- ${sh(this.layout.hostDir(host.id))}`, signal);
+      await Promise.all([...this.sinks].filter(([, path]) => volumes.some((v) => v.ref === path)).map(([sink]) => sink.close().catch(() => undefined)));
+      const dir = this.layout.hostDir(host.id);
+      // qemu-nbd servers an interrupted sync left hold the volumes' files.
+      const nbd = volumes.filter((v) => v.ref.startsWith(`${dir}/`)).map((v) => stopNbdScript(nbdPidFile(v.ref), v.ref));
+      await this.ssh.exec(`${[...nbd, 'true'].join('; ')}; rm -rf -- ${sh(dir)}`, signal);
     } catch (err) {
       if (!force) throw err;
       this.deps.log.warn({ host: host.id, err: String(err) }, 'forced cleanup went on past an error');
     }
   }
 
+  /** The target is being deleted: the agent runtime this target put on the KVM host goes. */
+  async unregister(signal: AbortSignal): Promise<void> {
+    await this.agents.removeCache(signal);
+  }
+
   async close(): Promise<void> {
-    await Promise.all([...this.sinks].map((s) => s.close().catch(() => undefined)));
+    await Promise.all([...this.sinks.keys()].map((s) => s.close().catch(() => undefined)));
     this.sinks.clear();
     await this.ssh.close();
   }

@@ -13,8 +13,10 @@ export const KVM_FLAVORS = [
   { id: 'kvm.medium', name: 'medium', vcpus: 2, ram_mib: 4096, disk_gib: 40 },
   { id: 'kvm.large', name: 'large', vcpus: 4, ram_mib: 8192, disk_gib: 80 },
 ];
-export const RESOURCES = ['flavors', 'networks', 'availability_zones'] as const satisfies readonly ResourceKind[];
+export const RESOURCES = ['flavors', 'networks', 'availability_zones', 'keypairs'] as const satisfies readonly ResourceKind[];
 
+/** How a volume is kept: raw (reflink snapshots, or copies without qemu-nbd) or a qcow2 active layer. */
+export type VolumeFormat = 'raw' | 'qcow2';
 
 /** Remote paths, each checked before use. */
 export class KvmLayout {
@@ -25,8 +27,22 @@ export class KvmLayout {
     if (!UUID.test(hostId)) throw new RehostError('VALIDATION', `host id ${JSON.stringify(hostId)} is not a UUID`, { hostId });
     return posix.join(this.root, hostId);
   }
-  volume(hostId: string, index: number): string {
-    return posix.join(this.hostDir(hostId), `disk-${index}.raw`);
+  /** The volume a sync writes: `disk-<n>.raw`, or `disk-<n>.qcow2`, the active layer over `base(n)` and frozen layers. */
+  volume(hostId: string, index: number, format: VolumeFormat = 'raw'): string {
+    if (!Number.isSafeInteger(index) || index < 0) throw new RehostError('VALIDATION', `disk index ${index} is not a non-negative integer`, { hostId });
+    return posix.join(this.hostDir(hostId), `disk-${index}.${format}`);
+  }
+  /** The raw base under a qcow2 volume's layers: the first sync writes it directly. */
+  base(hostId: string, index: number): string {
+    return posix.join(this.layersDir(hostId), `base-disk-${index}.raw`);
+  }
+  /** Public keys `keypair_id` names: `<path>/keypairs/<name>.pub` on the host. */
+  keypairDir(): string {
+    return posix.join(this.root, 'keypairs');
+  }
+  /** A test boot's seed and overlays, or a cutover copy, hold the cloud-init seed. */
+  seed(dir: string): string {
+    return posix.join(dir, 'cidata.img');
   }
   /** Snapshot data: raw bases and qcow2 deltas, never renamed while a snapshot or overlay needs them. */
   layersDir(hostId: string): string {
@@ -57,10 +73,20 @@ export class KvmLayout {
   }
   assertVolumeRef(ref: string): string {
     const parts = posix.relative(this.root, posix.normalize(ref)).split('/');
-    if (parts.length !== 2 || !UUID.test(parts[0]!) || !/^disk-\d+\.raw$/.test(parts[1]!)) {
+    if (parts.length !== 2 || !UUID.test(parts[0]!) || !/^disk-\d+\.(raw|qcow2)$/.test(parts[1]!)) {
       throw new RehostError('VALIDATION', `volume ${ref} is not a disk file of this KVM target (${this.root})`, { field: 'volume.ref' });
     }
     return posix.normalize(ref);
   }
+}
+
+/** The format of a volume file, from its name. */
+export function volumeFormat(path: string): VolumeFormat {
+  return path.endsWith('.qcow2') ? 'qcow2' : 'raw';
+}
+
+/** Unix sockets on the host (their paths are limited to 108 bytes, so they live in /tmp). */
+export function agentSocket(instanceId: string): string {
+  return `/tmp/rehost-qga-${instanceId}.sock`;
 }
 

@@ -1,11 +1,15 @@
 /**
  * Machines on the KVM host. With libvirt there (`virsh version` answers), a domain is created from
  * generated XML (domain-xml.ts): transient for a test boot, defined and started for a cutover, its
- * NIC on a libvirt network or bridge. Without libvirt, plain QEMU runs as a daemon (qemu-plain.ts).
- * Either way the serial console goes to a file on the host that this side polls for the login
- * prompt or marker. Test boots run on a qcow2 overlay over the snapshot's layers; a cutover runs
+ * NIC on a libvirt network or bridge. Without libvirt, plain QEMU runs in the background
+ * (qemu-plain.ts). Either way the serial console goes to a file on the host that this side polls
+ * for the login prompt or marker, and the QEMU guest agent channel is asked `guest-ping`
+ * (machine-watch.ts). Test boots run on a qcow2 overlay over the snapshot's layers; a cutover runs
  * on an independent raw copy in `<path>/migrated/`, which cleanup keeps (the machine is stopped).
  * A test boot stops the host's previous test machine; a cutover stops all of the host's machines.
+ * `fixed_ip`, `admin_pass` and keys reach the guest through a cloud-init seed and the OS fix-up
+ * (guest-setup.ts). Where KVM stops a guest with an internal error, the machine is restarted under
+ * TCG and later boots on this target use TCG from the start.
  */
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
@@ -13,43 +17,56 @@ import { RehostError } from '../../../src-shared/errors.js';
 import type { BootRequest, BootResult, TargetMachines } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
-import { domainXml, type NicSpec } from './domain-xml.js';
+import type { KvmAgents } from './agents.js';
+import type { NicSpec } from './domain-xml.js';
+import { fixedIpOption, guestNet, parseSubnet, type Subnet } from './guest-net.js';
+import type { GuestSetup, KvmGuests } from './guest-setup.js';
 import { KVM_FLAVORS, type KvmLayout } from './layout.js';
-import { checkNetworkId, chooseNic, domainPrefix, type Libvirt, type LibvirtProbe } from './libvirt.js';
-import { KVM_PROBE, QEMU, plainRunningTest, plainStartCommand, plainStopScript } from './qemu-plain.js';
-import { AgentSession } from '../../sources/agent/session.js';
+import { checkNetworkId, chooseNic, type Libvirt, type LibvirtProbe } from './libvirt.js';
+import { MachineStarter, type MachineSpec } from './machine-start.js';
+import { KvmFailed, watchMachine, type Started } from './machine-watch.js';
+import { plainStopScript } from './qemu-plain.js';
 import type { KvmSnapshots } from './snapshots.js';
 import { sh, type KvmSsh } from './ssh.js';
+import { folderError } from './volumes.js';
 
 const GiB = 1024 ** 3;
 const DEFAULT_MARKER = String.raw`MIGRATION-BOOT-OK|\blogin:\s*$`;
-const FAIL = /MIGRATION-BOOT-FAIL|Kernel panic|No bootable device|Boot failed|Gave up waiting for root/;
+/** How long the agent's fix-up of one disk may take before it is cancelled. */
+const FIXUP_TIMEOUT_MS = 30 * 60_000;
 
 type Flavor = (typeof KVM_FLAVORS)[number];
 type Disk = { path: string; format: 'raw' | 'qcow2' };
 
-/** A started machine: how to tell it still runs, where its console goes, what ran it. */
-interface Started {
-  runningTest: string;
-  /** Shell printing why the machine is not running, when the runner can tell. */
-  stateReport?: string;
-  consolePath: string;
-  how: string;
+/** Where the machine plugs in, resolved before anything stops or is created. */
+interface Placement {
+  lv: LibvirtProbe;
+  nic: NicSpec;
+  subnet: Subnet | null;
 }
 
 export class KvmMachines implements TargetMachines {
+  private readonly starter: MachineStarter;
+  /** KVM stopped a guest with an internal error on this host: later machines run under TCG. */
+  private kvmBroken = false;
+
   constructor(
     private readonly ssh: KvmSsh,
     private readonly layout: KvmLayout,
     private readonly log: Logger,
     private readonly libvirt: Libvirt,
     private readonly snapshots: KvmSnapshots,
-  ) {}
+    private readonly guests: KvmGuests,
+    private readonly agents: KvmAgents,
+  ) {
+    this.starter = new MachineStarter(ssh, layout, libvirt);
+  }
 
   async check(host: Host, volumes: Volume[], options: Record<string, unknown>): Promise<void> {
     flavorFor(host, volumes, options);
     marker(options);
     checkNetworkId(options.network_id);
+    await this.guests.check(options, AbortSignal.timeout(60_000));
   }
 
   async boot(host: Host, volumes: Volume[], request: BootRequest): Promise<BootResult> {
@@ -57,29 +74,23 @@ export class KvmMachines implements TargetMachines {
     const flavor = flavorFor(host, volumes, options);
     const pattern = marker(options);
     const snapshotDir = this.layout.assertSnapshotRef(request.snapshot.ref ?? '');
-    const lv = await this.libvirt.probe(signal);
-    await this.checkTools(lv, signal);
-    // The NIC is resolved before anything stops or is created: a wrong network_id changes nothing.
-    const networkId = checkNetworkId(options.network_id);
-    if (!lv.ok && networkId !== null && networkId !== 'user-nat') {
-      throw new RehostError('VALIDATION', `network_id ${networkId}: without libvirt the KVM host offers only user-mode NAT (user-nat)`, { field: 'boot.network_id' });
-    }
-    const nic = lv.ok ? chooseNic(networkId, await this.libvirt.networks(signal)) : null;
+    const place = await this.placement(options, signal);
     const cutover = request.backupType === 'volume_backup';
     await this.stopAll(host, signal, cutover ? 'all' : 'test');
     const id = randomUUID();
     const dir = cutover ? this.layout.migratedDir(host.id, stamp()) : this.layout.bootDir(host.id, id);
     const started = Date.now();
     try {
-      const disks = await this.prepareDisks(host, snapshotDir, volumes, dir, cutover, signal);
-      const fixup = await this.fixup(disks[0], options, signal);
-      const machine = lv.ok && nic
-        ? await this.startDomain(host, id, flavor, disks, { cutover, dir, version: lv.version, nic, signal })
-        : await this.startPlain(host, id, flavor, disks, cutover, lv.ok ? '' : lv.reason, signal);
-      this.log.info({ host: host.id, instanceId: id, how: machine.how, cutover }, 'machine started on the KVM host');
-      const line = await this.watch(machine, pattern, timeoutMs(options), request);
+      const disks = await this.prepareDisks(host, snapshotDir, volumes, dir, cutover, signal).catch((err: unknown) => {
+        throw folderError(this.layout.root, `the machine's disks`, err);
+      });
+      const guest = await this.guests.prepare(host, id, dir, options, place.nic, place.subnet, signal);
+      const fixup = await this.fixup(disks[0], options, guest, signal);
+      const spec: MachineSpec = { hostId: host.id, hostName: host.name, instanceId: id, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, cutover, dir, guest, noKvm: this.kvmBroken };
+      const { machine, line } = await this.run(spec, place, pattern, timeoutMs(options), request);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      return { instanceId: id, detail: `${fixup ? `${fixup}; ` : ''}${cutover ? 'cutover' : 'test boot'} on ${this.ssh.where} ${machine.how}, ${flavor.id}, in ${secs} s: ${line}${cutover ? `; disks kept in ${dir}` : ''}` };
+      const parts = [fixup, `${cutover ? 'cutover' : 'test boot'} on ${this.ssh.where} ${machine.how}, ${flavor.id}, in ${secs} s: ${line}`, guest.note, cutover ? `disks kept in ${dir}` : ''];
+      return { instanceId: id, detail: parts.filter(Boolean).join('; ') };
     } catch (err) {
       // Nothing of a failed boot stays behind; the host can boot again.
       await this.stopAll(host, AbortSignal.timeout(30_000), { id }).catch(() => undefined);
@@ -88,15 +99,53 @@ export class KvmMachines implements TargetMachines {
     }
   }
 
+  /** Starts the machine and watches it boot; once KVM fails it on this host, again under TCG. */
+  private async run(spec: MachineSpec, place: Placement, pattern: RegExp, timeout: number, request: BootRequest): Promise<{ machine: Started; line: string }> {
+    const start = (s: MachineSpec) => (place.lv.ok ? this.starter.startDomain(s, place.nic, place.lv.version, request.signal) : this.starter.startPlain(s, place.lv.reason, request.signal));
+    const machine = await start(spec);
+    this.log.info({ host: spec.hostId, instanceId: spec.instanceId, how: machine.how, cutover: spec.cutover }, 'machine started on the KVM host');
+    try {
+      return { machine, line: await watchMachine(this.ssh, this.libvirt.sudo, machine, pattern, timeout, request) };
+    } catch (err) {
+      if (!(err instanceof KvmFailed)) throw err;
+      this.kvmBroken = true;
+      this.log.warn({ host: spec.hostId, instanceId: spec.instanceId }, 'KVM stopped the guest with an internal error on the KVM host; restarting it under TCG');
+      await this.starter.stopOnly(spec, place.lv.ok);
+      const again = await start({ ...spec, noKvm: true });
+      const line = await watchMachine(this.ssh, this.libvirt.sudo, again, pattern, timeout, request);
+      return { machine: { ...again, how: `${again.how}; KVM failed on this host (internal error), so TCG` }, line };
+    }
+  }
+
+  /**
+   * libvirt (when configured it must answer), QEMU's tools, the NIC for `network_id` and, for a
+   * fixed IP, the network's subnet: all checked before anything stops or is created.
+   */
+  private async placement(options: Record<string, unknown>, signal: AbortSignal): Promise<Placement> {
+    const lv = await this.libvirt.probe(signal);
+    await this.checkTools(lv, signal);
+    const networkId = checkNetworkId(options.network_id);
+    if (!lv.ok && networkId !== null && networkId !== 'user-nat') {
+      throw new RehostError('VALIDATION', `network_id ${networkId}: without libvirt the KVM host offers only user-mode NAT (user-nat)`, { field: 'boot.network_id' });
+    }
+    const nic: NicSpec = lv.ok ? chooseNic(networkId, await this.libvirt.networks(signal)) : { kind: 'user' };
+    const fixedIp = fixedIpOption(options);
+    let subnet: Subnet | null = null;
+    if (fixedIp !== null && nic.kind === 'network') subnet = parseSubnet(await this.ssh.exec(this.libvirt.virsh('net-dumpxml', nic.network), signal));
+    if (fixedIp !== null) guestNet(fixedIp, nic, subnet);
+    return { lv, nic, subnet };
+  }
+
   /** libvirt when configured must answer; QEMU's tools must be there. */
   private async checkTools(lv: LibvirtProbe, signal: AbortSignal): Promise<void> {
     if (!lv.ok && this.libvirt.config.required) {
       throw new RehostError('UNPROCESSABLE', `libvirt (${this.libvirt.config.uri}) does not answer on the KVM host ${this.ssh.where}: ${lv.reason}`, { field: 'config.libvirt_uri' });
     }
-    const tools = lv.ok ? 'qemu-img' : `${QEMU} qemu-img`;
-    await this.ssh.exec(`for t in ${tools}; do command -v $t >/dev/null || exit 1; done`, signal).catch((err: unknown) => {
-      throw new RehostError('UNPROCESSABLE', `QEMU is missing on the KVM host ${this.ssh.where}: install qemu-system-x86 and qemu-utils there`, { field: 'boot' }, { cause: err });
-    });
+    const tools = lv.ok ? ['qemu-img'] : ['qemu-system-x86_64', 'qemu-img'];
+    const missing = (await this.ssh.exec(`for t in ${tools.join(' ')}; do command -v $t >/dev/null || echo $t; done; true`, signal)).trim().split('\n').filter(Boolean);
+    if (missing.length > 0) {
+      throw new RehostError('UNPROCESSABLE', `QEMU is missing on the KVM host ${this.ssh.where}: ${missing.join(' and ')} not found on the PATH of ${this.ssh.where.split('@')[0]}; install qemu-system-x86 and qemu-utils there`, { field: 'boot' });
+    }
   }
 
   /** The newest console file of the host, also after a failed boot. */
@@ -114,17 +163,25 @@ export class KvmMachines implements TargetMachines {
 
   /**
    * The OS fix-up of this copy's boot disk before its first boot (src-main/fixup), run by the
-   * agent on the KVM host because it mounts the disk file's partitions where the file is. Off
-   * with `fixup: false` or `os_type: "Windows"`; disks without a Linux root are skipped there.
+   * agent on the KVM host because it mounts the disk file's partitions where the file is. The
+   * NIC's MAC pins the old interface name; a guest without cloud-init gets the seed's settings
+   * written in. Off with `fixup: false` or `os_type: "Windows"`; disks without a Linux root are
+   * skipped there. An aborted boot cancels it (the agent releases its mounts first).
    */
-  private async fixup(disk: Disk | undefined, options: Record<string, unknown>, signal: AbortSignal): Promise<string | null> {
+  private async fixup(disk: Disk | undefined, options: Record<string, unknown>, guest: GuestSetup, signal: AbortSignal): Promise<string | null> {
     if (!disk || options.fixup === false || options.os_type === 'Windows') return null;
-    const session = await AgentSession.start(await this.ssh.connection(), { role: 'sink', sudo: this.libvirt.sudo !== '', log: this.log }, signal);
+    const session = await this.agents.start(this.libvirt.sudo !== '', signal);
+    const fixupId = randomUUID();
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(FIXUP_TIMEOUT_MS)]);
+    const cancel = () => void session.peer.call('fixup-cancel', { id: fixupId }).catch(() => undefined);
+    bounded.addEventListener('abort', cancel, { once: true });
     try {
-      const report = await session.peer.call<{ summary: string }>('fixup', { path: disk.path, format: disk.format }, signal);
+      const args = { id: fixupId, path: disk.path, format: disk.format, nicMacs: [guest.mac], settings: guest.settings };
+      const report = await session.peer.call<{ summary: string }>('fixup', args);
       this.log.info({ disk: disk.path }, report.summary);
       return report.summary;
     } finally {
+      bounded.removeEventListener('abort', cancel);
       await session.close();
     }
   }
@@ -145,65 +202,6 @@ export class KvmMachines implements TargetMachines {
     });
     await this.ssh.exec(`mkdir -p ${sh(dir)} ${sh(this.layout.machinesDir(host.id))} && ${prepare.join(' && ')}`, signal);
     return disks.map((d) => ({ path: d.dst, format: cutover ? 'raw' : 'qcow2' }));
-  }
-
-  private async startDomain(
-    host: Host,
-    id: string,
-    flavor: Flavor,
-    disks: Disk[],
-    o: { cutover: boolean; dir: string; version: string; nic: NicSpec; signal: AbortSignal },
-  ): Promise<Started> {
-    const nic = o.nic;
-    const type = await this.libvirt.domainType(o.signal);
-    const name = `${domainPrefix(host.id)}${id}`;
-    const consolePath = posix.join(this.layout.machinesDir(host.id), `${id}.console.log`);
-    const spec = { name, uuid: id, title: `Rehost ${o.cutover ? 'cutover' : 'test boot'} of ${host.name}`, type, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, nic, consoleLog: consolePath };
-    // Cutover: the XML stays beside the kept disks, so the machine can be defined again by hand.
-    const xmlPath = o.cutover ? posix.join(o.dir, 'domain.xml') : posix.join(this.layout.machinesDir(host.id), `${id}.xml`);
-    await this.writeFile(xmlPath, domainXml(spec));
-    await this.libvirt.start(xmlPath, name, o.cutover, o.signal);
-    const where = nic.kind === 'network' ? `network ${nic.network}` : nic.kind === 'bridge' ? `bridge ${nic.bridge}` : 'user-mode NAT';
-    return { runningTest: this.libvirt.runningTest(name), stateReport: `${this.libvirt.virsh('domstate', '--reason', name)} 2>&1`, consolePath, how: `via libvirt (${o.version}; ${o.cutover ? 'persistent' : 'transient'} domain ${name}, type ${type}, ${where})` };
-  }
-
-  private async startPlain(host: Host, id: string, flavor: Flavor, disks: Disk[], cutover: boolean, why: string, signal: AbortSignal): Promise<Started> {
-    const accel = (await this.ssh.exec(KVM_PROBE, signal)).trim() === 'kvm' ? 'kvm' : 'tcg';
-    const machines = this.layout.machinesDir(host.id);
-    const consolePath = posix.join(machines, `${id}.console.log`);
-    const pidPath = posix.join(machines, `${id}.${cutover ? 'cutover' : 'test'}.pid`);
-    await this.ssh.exec(plainStartCommand({ instanceId: id, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath, pidPath }), signal);
-    return { runningTest: plainRunningTest(pidPath), consolePath, how: `via plain QEMU (${accel}, user-mode NAT; no libvirt: ${why})` };
-  }
-
-  private async writeFile(path: string, text: string): Promise<void> {
-    const sftp = await this.ssh.sftp();
-    await new Promise<void>((resolve, reject) => sftp.writeFile(path, text, (err) => (err ? reject(err) : resolve())));
-  }
-
-  private async watch(m: Started, pattern: RegExp, timeout: number, request: BootRequest): Promise<string> {
-    const deadline = Date.now() + timeout;
-    let seen = '';
-    for (;;) {
-      const out = await this.ssh.exec(`${m.runningTest} && echo up || echo down; ${this.libvirt.sudo}tail -c +${Buffer.byteLength(seen) + 1} ${sh(m.consolePath)} 2>/dev/null | head -c 1048576`);
-      const alive = out.startsWith('up\n');
-      const text = out.slice(out.indexOf('\n') + 1);
-      if (text) request.onConsole?.(text);
-      seen += text;
-      const clean = seen.replace(/\r/g, '');
-      const hit = lineOf(clean, pattern);
-      if (hit !== null) return hit;
-      const bad = lineOf(clean, FAIL);
-      const tail = `; console tail:\n${clean.trim().slice(-1500) || '(the console stayed empty)'}`;
-      if (bad !== null) throw new RehostError('DRIVER', `the console reported a failure: ${bad}${tail}`);
-      if (!alive) {
-        const state = m.stateReport ? ` (${(await this.ssh.exec(`${m.stateReport}; true`).catch(() => '')).trim() || 'gone'})` : '';
-        throw new RehostError('DRIVER', `the machine stopped before it finished booting${state}${tail}`);
-      }
-      if (request.signal.aborted) throw new RehostError('DRIVER', `boot aborted${tail}`);
-      if (Date.now() > deadline) throw new RehostError('DRIVER', `no login prompt or boot marker ${pattern.source} within ${Math.round(timeout / 1000)} s${tail}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
   }
 }
 
@@ -228,13 +226,6 @@ function marker(options: Record<string, unknown>): RegExp {
 function timeoutMs(options: Record<string, unknown>): number {
   const s = options.boot_timeout_seconds;
   return (typeof s === 'number' && s > 0 ? s : 600) * 1000;
-}
-
-function lineOf(text: string, pattern: RegExp): string | null {
-  const m = pattern.exec(text);
-  if (!m) return null;
-  const end = text.indexOf('\n', m.index);
-  return text.slice(text.lastIndexOf('\n', m.index) + 1, end === -1 ? undefined : end).trim();
 }
 
 function stamp(): string {

@@ -43,7 +43,7 @@ function flatten(image: string, out: string): string {
   return out;
 }
 
-test('layer plan: unreachable layers go, a layer only a later delta needs is folded into it', () => {
+test('layer plan: unreachable layers go, a qcow2 layer only a later one needs is folded into it, a raw one never', () => {
   const layers = [
     { path: '/l/a.raw', backing: null },
     { path: '/l/b.qcow2', backing: '/l/a.raw' },
@@ -52,10 +52,8 @@ test('layer plan: unreachable layers go, a layer only a later delta needs is fol
   ];
   assert.deepEqual(planLayers(layers, new Set(['/l/c.qcow2'])), {
     remove: ['/l/orphan.qcow2'],
-    fold: [
-      { layer: '/l/a.raw', child: '/l/b.qcow2', parent: null },
-      { layer: '/l/b.qcow2', child: '/l/c.qcow2', parent: '/l/a.raw' },
-    ],
+    // Folding the raw base would copy the whole disk into b: it stays as b's base.
+    fold: [{ layer: '/l/b.qcow2', child: '/l/c.qcow2', parent: '/l/a.raw' }],
   });
   assert.deepEqual(planLayers(layers, new Set(['/l/a.raw', '/l/orphan.qcow2'])).fold.length, 2, 'b and c only carry orphan');
   assert.deepEqual(planLayers(layers, new Set()), { remove: layers.map((l) => l.path), fold: [] });
@@ -91,15 +89,15 @@ test('snapshots are deltas, keep their data after later syncs, and survive remov
 
   await snaps.remove(refs[0]!, AbortSignal.timeout(60_000));
   const layers = () => readdirSync(layout.layersDir(hostId)).filter((f) => !f.startsWith('tip-'));
-  assert.equal(layers().length, 2, `the first snapshot's layer went (folded into the next): ${layers().join(', ')}`);
+  assert.equal(layers().length, 3, `the first snapshot's raw layer stays as the base of the next delta: ${layers().join(', ')}`);
   for (const i of [1, 2]) await check(i);
   await snaps.remove(refs[2]!, AbortSignal.timeout(60_000));
   await check(1);
-  assert.equal(layers().length, 2, 'the newest layer stays as the base of the next delta');
+  assert.equal(layers().length, 3, 'the newest layer stays as the base of the next delta');
   const s4 = await snaps.create(host, volumes, 'HyperMotion-20260104T000000', AbortSignal.timeout(60_000));
   execFileSync('cmp', [flatten((await snaps.disks(s4.ref, AbortSignal.timeout(10_000)))[0]!.path, join(root, 'got-4.raw')), flatten(volumePath, join(root, 'truth-4.raw'))]);
   await check(1);
-  assert.equal(layers().length, 2, 'the deleted newest snapshot\'s layer was folded once a new delta replaced it as the tip');
+  assert.equal(layers().length, 3, 'the deleted newest snapshot\'s layer was folded once a new delta replaced it as the tip');
   assert.ok(statSync(volumePath).size === 32 * MiB);
 });
 
@@ -136,6 +134,55 @@ test('a running machine on a later snapshot keeps the layers under it until it s
   }
   rmSync(join(overlay, '..'), { recursive: true, force: true });
   await snaps.remove(refs[1]!, AbortSignal.timeout(60_000));
-  assert.equal(layers().length, 1, `once the machine is gone both unneeded layers fold into the last: ${layers().join(', ')}`);
+  assert.equal(layers().length, 2, `once the machine is gone the unneeded qcow2 layer folds into the last, over the raw first one: ${layers().join(', ')}`);
   execFileSync('cmp', [flatten(top.path, join(root, 'lock-got2.raw')), truth]);
+});
+
+/** A sync's writes into the active qcow2 layer, as qemu-nbd would make them. */
+function writeLayer(image: string, offsetMiB: number, pattern: number): void {
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${pattern} ${offsetMiB}M 1M`, image], { stdio: 'ignore' });
+}
+
+test('qcow2 volumes: a snapshot freezes the active layer (no copy), old snapshots keep old data, removal merges layers', { skip: noQemuImg }, async () => {
+  const layout = new KvmLayout(join(root, 'kvm-frozen'));
+  const hostId = randomUUID();
+  mkdirSync(layout.layersDir(hostId), { recursive: true });
+  const active = layout.volume(hostId, 0, 'qcow2');
+  const base = layout.base(hostId, 0);
+  // As volumes.ts prepares it; the first sync writes the raw base directly.
+  execFileSync('truncate', ['-s', `${64 * MiB}`, base]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, active, `${64 * MiB}`]);
+  for (let i = 0; i < 48; i += 2) scribble(base, i);
+  const host = { id: hostId, name: 'h' } as Host;
+  const volumes = [{ hostId, diskIndex: 0, ref: active, sizeBytes: 64 * MiB, name: 'v0' } as Volume];
+  let writing = false;
+  const snaps = new KvmSnapshots(localShell, layout, quiet, () => writing);
+
+  const s1 = await snaps.create(host, volumes, 'HyperMotion-20260301T000000', AbortSignal.timeout(60_000));
+  const truth1 = flatten(active, join(root, 'frozen-truth-1.raw'));
+  assert.ok(s1.sizeBytes >= 24 * MiB, `the first snapshot holds the base the first sync wrote (${s1.sizeBytes} bytes)`);
+  writeLayer(active, 3, 0x11); // the second sync: one changed MiB
+  writeLayer(active, 40, 0x22);
+  const s2 = await snaps.create(host, volumes, 'HyperMotion-20260302T000000', AbortSignal.timeout(60_000));
+  const truth2 = flatten(active, join(root, 'frozen-truth-2.raw'));
+  assert.ok(s2.sizeBytes < 4 * MiB, `the second snapshot holds the 2 changed MiB, not a copy (${s2.sizeBytes} bytes)`);
+  writeLayer(active, 3, 0x33); // a third sync, never snapshotted
+  const truth3 = flatten(active, join(root, 'frozen-truth-3.raw'));
+
+  const disk = async (ref: string) => (await snaps.disks(ref, AbortSignal.timeout(10_000)))[0]!;
+  assert.equal((await disk(s1.ref)).format, 'qcow2');
+  execFileSync('cmp', [flatten((await disk(s1.ref)).path, join(root, 'frozen-got-1.raw')), truth1], { stdio: 'ignore' });
+  execFileSync('cmp', [flatten((await disk(s2.ref)).path, join(root, 'frozen-got-2.raw')), truth2], { stdio: 'ignore' });
+  assert.notEqual(spawnSync('cmp', ['-s', truth3, truth2]).status, 0, 'the volume moved on; the snapshot did not');
+
+  writing = true;
+  await assert.rejects(snaps.create(host, volumes, 'HyperMotion-20260303T000000', AbortSignal.timeout(60_000)), /being written by a sync/);
+  writing = false;
+
+  await snaps.remove(s1.ref, AbortSignal.timeout(60_000));
+  const layers = readdirSync(layout.layersDir(hostId)).sort();
+  assert.equal(layers.length, 2, `the first frozen layer was merged into the second; the raw base stays: ${layers.join(', ')}`);
+  assert.ok(layers.includes('base-disk-0.raw'));
+  execFileSync('cmp', [flatten((await disk(s2.ref)).path, join(root, 'frozen-got-2b.raw')), truth2], { stdio: 'ignore' });
+  execFileSync('cmp', [flatten(active, join(root, 'frozen-now.raw')), truth3], { stdio: 'ignore' });
 });

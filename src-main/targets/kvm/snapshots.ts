@@ -1,20 +1,26 @@
 /**
  * Cheap snapshots on the KVM host. Per disk, a snapshot is a *layer* in `<host>/layers/`:
- *  - a reflink copy of the volume when the host's file system can (`cp --reflink=always`), else
- *  - a qcow2 delta holding only the clusters that differ from the previous snapshot's layer
- *    (`qemu-img create -b <volume>` then a safe `qemu-img rebase -b <previous layer>`), or
- *  - a sparse raw copy for the first snapshot (or when qemu-img is missing).
+ *  - qcow2 volumes (volumes.ts): the active layer itself, frozen. It is moved into `layers/` and
+ *    a new empty active layer is put on top of it, so a snapshot holds only what changed since
+ *    the previous one and costs no copy (the first one freezes the raw base the first sync wrote);
+ *  - raw volumes: a reflink copy where the host's file system clones files, else a qcow2 delta
+ *    holding only the clusters that differ from the previous snapshot's layer (`qemu-img create
+ *    -b <volume>` then a safe `qemu-img rebase -b <previous layer>`), or a sparse raw copy for the
+ *    first snapshot (or when qemu-img is missing).
  * `<host>/snapshots/<name>/disk-<n>.<raw|qcow2>` are symlinks to the layers, so a layer never moves
- * while anything uses it and later syncs (which write only the volume) never change a snapshot.
- * Removing a snapshot removes its links; then unreachable layers are deleted and layers kept only as
- * the base of a later delta are folded into that delta (`qemu-img rebase` onto their own parent)
- * when no running machine holds the chain open — otherwise on a later removal.
+ * while anything uses it and later syncs (which write only the volume or its active layer) never
+ * change a snapshot. Removing a snapshot removes its links; then unreachable layers are deleted
+ * and qcow2 layers kept only under one later layer are merged into it (`qemu-img commit`, which
+ * costs that later layer's size) when no running machine or sync holds the chain open —
+ * otherwise on a later removal. Raw layers are never merged: that would copy the whole disk.
  */
 import { posix } from 'node:path';
+import { RehostError } from '../../../src-shared/errors.js';
 import type { TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
-import type { KvmLayout } from './layout.js';
+import { volumeFormat, type KvmLayout } from './layout.js';
+import { nbdPidFile } from './nbd-sink.js';
 import { sh, type KvmSsh } from './ssh.js';
 
 /** One layer file and the layer it backs onto (null for a raw base). */
@@ -40,7 +46,7 @@ export function planLayers(layers: LayerInfo[], pinned: Set<string>): LayerPlan 
   const remove = layers.filter((l) => !needed.has(l.path)).map((l) => l.path);
   const fold: LayerPlan['fold'] = [];
   for (const l of layers) {
-    if (!needed.has(l.path) || pinned.has(l.path)) continue;
+    if (!needed.has(l.path) || pinned.has(l.path) || !l.path.endsWith('.qcow2')) continue;
     const children = layers.filter((c) => c.backing === l.path && needed.has(c.path));
     if (children.length === 1 && children[0]!.path.endsWith('.qcow2')) fold.push({ layer: l.path, child: children[0]!.path, parent: l.backing });
   }
@@ -60,6 +66,8 @@ export class KvmSnapshots implements TargetSnapshots {
     private readonly ssh: Pick<KvmSsh, 'exec'>,
     private readonly layout: KvmLayout,
     private readonly log: Logger,
+    /** Whether a sync has the volume open right now (its sink), so it cannot be frozen. */
+    private readonly isWriting: (volumePath: string) => boolean = () => false,
   ) {}
 
   async create(host: Host, volumes: Volume[], name: string, signal: AbortSignal): Promise<{ ref: string; sizeBytes: number }> {
@@ -67,18 +75,35 @@ export class KvmSnapshots implements TargetSnapshots {
     const partial = `${dir}.partial`;
     const layers = this.layout.layersDir(host.id);
     const stamp = `${Date.now().toString(36)}-${name}`;
-    const perDisk = [...volumes]
-      .sort((a, b) => a.diskIndex - b.diskIndex)
-      .map((v) => layerScript(this.layout.assertVolumeRef(v.ref), posix.join(layers, `tip-${v.diskIndex}`), posix.join(layers, `${stamp}-disk-${v.diskIndex}`), posix.join(partial, `disk-${v.diskIndex}`)))
-      .join(' && ');
+    const perDisk: string[] = [];
+    /** Raw bases a first freeze hands to the snapshot: its size counts them. */
+    const bases: string[] = [];
+    for (const v of [...volumes].sort((a, b) => a.diskIndex - b.diskIndex)) {
+      const volume = this.layout.assertVolumeRef(v.ref);
+      if (this.isWriting(volume)) throw new RehostError('CONFLICT', `volume ${v.name} is being written by a sync; snapshot after it`, { hostId: host.id });
+      const layer = posix.join(layers, `${stamp}-disk-${v.diskIndex}`);
+      const link = posix.join(partial, `disk-${v.diskIndex}`);
+      if (volumeFormat(volume) === 'qcow2') {
+        const base = this.layout.base(host.id, v.diskIndex);
+        if ((await this.backingOf(volume, signal)) === base) bases.push(base);
+        perDisk.push(freezeScript(volume, `${layer}.qcow2`, `${link}.qcow2`));
+      } else {
+        perDisk.push(layerScript(volume, posix.join(layers, `tip-${v.diskIndex}`), layer, link));
+      }
+    }
     // tip-<n>.new become the tips only once the whole snapshot exists.
     const out = await this.ssh.exec(
-      `[ ! -e ${sh(dir)} ] || { echo "snapshot ${name} exists" >&2; exit 3; }; rm -rf ${sh(partial)} && mkdir -p ${sh(partial)} ${sh(layers)} && ${perDisk} && ` +
-        `sync -f ${sh(layers)} && mv ${sh(partial)} ${sh(dir)} && for t in ${sh(layers)}/tip-*.new; do [ -e "$t" ] && mv "$t" "\${t%.new}"; done; du -sLB1 ${sh(dir)} | cut -f1`,
+      `[ ! -e ${sh(dir)} ] || { echo "snapshot ${name} exists" >&2; exit 3; }; rm -rf ${sh(partial)} && mkdir -p ${sh(partial)} ${sh(layers)} && { ${perDisk.join(' && ')}; } || { rm -rf ${sh(partial)}; exit 1; }; ` +
+        `sync -f ${sh(layers)} && mv ${sh(partial)} ${sh(dir)} && for t in ${sh(layers)}/tip-*.new; do [ -e "$t" ] && mv "$t" "\${t%.new}"; done; du -sLB1 ${sh(dir)} ${bases.map(sh).join(' ')} | cut -f1`,
       signal,
     );
     await this.collect(host.id, signal).catch((err: unknown) => this.log.warn({ host: host.id, err: String(err) }, 'snapshot layers were not tidied; the next removal retries'));
-    return { ref: dir, sizeBytes: Number(out.trim().split('\n').pop()) || 0 };
+    const sizeBytes = out.trim().split('\n').map(Number).filter((n) => Number.isFinite(n)).reduce((a, b) => a + b, 0);
+    return { ref: dir, sizeBytes };
+  }
+
+  private async backingOf(image: string, signal: AbortSignal): Promise<string | null> {
+    return backingOf(await this.ssh.exec(`qemu-img info -U --output=json -- ${sh(image)} | tr -d '\\n'`, signal));
   }
 
   async remove(ref: string, signal: AbortSignal): Promise<void> {
@@ -111,10 +136,10 @@ export class KvmSnapshots implements TargetSnapshots {
       if (plan.remove.length > 0) await this.ssh.exec(`rm -f -- ${plan.remove.map(sh).join(' ')}`, signal);
       const f = plan.fold.find((x) => !failed.has(x.layer));
       if (!f) return;
-      const onto = f.parent === null ? `-b ''` : `-F ${f.parent.endsWith('.qcow2') ? 'qcow2' : 'raw'} -b ${sh(f.parent)}`;
       try {
-        // A running machine whose chain passes here holds a lock on it: then a later pass folds it.
-        await this.ssh.exec(`qemu-img rebase -q -f qcow2 ${onto} ${sh(f.child)} && rm -f -- ${sh(f.layer)}`, signal);
+        // The child's clusters go into the layer, which then reads like the child and takes its
+        // name. A running machine or sync whose chain passes here holds a lock: a later pass folds it.
+        await this.ssh.exec(`qemu-img commit -q -f qcow2 -d -- ${sh(f.child)} && mv -f -- ${sh(f.layer)} ${sh(f.child)}`, signal);
       } catch (err) {
         failed.add(f.layer);
         this.log.info({ host: hostId, layer: f.layer, err: String(err) }, 'snapshot layer kept for now: its chain is in use');
@@ -131,7 +156,7 @@ export class KvmSnapshots implements TargetSnapshots {
       `[ -d ${layersDir} ] || exit 0; cd ${layersDir} || exit 1; ` +
         `for f in ${hostDir}/snapshots/*/disk-*; do case "$f" in *.partial/*) continue;; esac; [ -L "$f" ] && printf 'pin\\t%s\\n' "$(readlink -f "$f")"; done; ` +
         `for t in tip-*[0-9]; do [ -f "$t" ] && printf 'pin\\t%s\\n' "$(cat "$t")"; done; ` +
-        `for f in ${hostDir}/boot/*/disk-*.qcow2; do [ -f "$f" ] && printf 'overlay\\t' && ${info}; done; ` +
+        `for f in ${hostDir}/boot/*/disk-*.qcow2 ${hostDir}/disk-*.qcow2 ${hostDir}/disk-*.qcow2.next; do [ -f "$f" ] && printf 'overlay\\t' && ${info}; done; ` +
         `for f in ${layersDir}/*.raw ${layersDir}/*.qcow2; do [ -f "$f" ] && printf 'layer\\t%s\\t' "$f" && ${info}; done; true`,
       signal,
     );
@@ -173,5 +198,20 @@ export function layerScript(volume: string, tip: string, base: string, link: str
     `qemu-img create -q -f qcow2 -F raw -b ${v} ${q} && qemu-img rebase -q -f qcow2 -F "$pf" -b "$p" ${q} && l=${q}; ` +
     `else cp --sparse=always -- ${v} ${raw} && l=${raw}; fi && ` +
     `ln -s "$l" ${sh(link)}."\${l##*.}" && echo "$l" > ${sh(`${tip}.new`)}; }`
+  );
+}
+
+/**
+ * Shell for one qcow2 volume: freezes the active layer `volume` as `layer` and puts a new empty
+ * active layer on top of it, then links the snapshot's `link` to the frozen one. The new layer is
+ * made first (as `<volume>.next`), so an interruption between the two renames leaves files the
+ * next prepare puts right (volumes.ts). Refused while qemu-nbd serves the volume (a sync).
+ */
+export function freezeScript(volume: string, layer: string, link: string): string {
+  const [v, l, next, pid] = [sh(volume), sh(layer), sh(`${volume}.next`), sh(nbdPidFile(volume))];
+  return (
+    `{ ! { [ -f ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; } || { echo "volume ${posix.basename(volume)} is being written by a sync" >&2; false; }; } && ` +
+    `{ s=$(qemu-img info -U --output=json -- ${v} | tr -d '\\n' | sed -n 's/.*"virtual-size": *\\([0-9]*\\).*/\\1/p'); [ -n "$s" ]; } && ` +
+    `rm -f ${next} && qemu-img create -q -f qcow2 -u -F qcow2 -b ${l} ${next} "$s" && mv -- ${v} ${l} && mv -- ${next} ${v} && ln -s -- ${l} ${sh(link)}`
   );
 }

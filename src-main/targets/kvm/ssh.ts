@@ -3,7 +3,7 @@
  * drop; password or private key; the host key pinned as `SHA256:<base64>` when configured.
  */
 import { createHash } from 'node:crypto';
-import { Client, type SFTPWrapper } from 'ssh2';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { RehostError } from '../../../src-shared/errors.js';
 
 export interface KvmConnection {
@@ -29,13 +29,17 @@ export class KvmSsh {
     return `${this.conn.username}@${this.conn.address}:${this.conn.port}`;
   }
 
-  /** Runs a shell command; a non-zero exit is an error naming the command's stderr. */
-  async exec(command: string, signal?: AbortSignal): Promise<string> {
+  /**
+   * Runs a shell command; a non-zero exit is an error naming the command's stderr. `input` goes
+   * to its stdin (secrets travel there, never on a command line).
+   */
+  async exec(command: string, signal?: AbortSignal, input?: string): Promise<string> {
     signal?.throwIfAborted();
     const client = await this.client();
     return new Promise((resolve, reject) => {
       client.exec(command, (err, stream) => {
         if (err) return reject(new RehostError('DRIVER', `${this.where}: cannot run a command: ${err.message}`, {}, { cause: err }));
+        stream.end(input);
         let stdout = '';
         let stderr = '';
         const onAbort = () => stream.close();
@@ -70,6 +74,22 @@ export class KvmSsh {
     const client = await this.client();
     const sock = (client as unknown as { _sock?: { remoteAddress?: string } })._sock;
     return sock?.remoteAddress ?? this.conn.address;
+  }
+
+  /**
+   * A stream to the unix socket `remotePath` on the host (OpenSSH stream-local forwarding).
+   * Refused with `FORWARD_REFUSED` in the message when the server forbids forwarding.
+   */
+  async forwardUnix(remotePath: string): Promise<ClientChannel> {
+    const client = await this.client();
+    return new Promise((resolve, reject) =>
+      client.openssh_forwardOutStreamLocal(remotePath, (err, channel) => {
+        if (!err) return resolve(channel);
+        // RFC 4254: 1 = administratively prohibited (AllowStreamLocalForwarding no), 2 = connect failed.
+        const prohibited = (err as Error & { reason?: number }).reason === 1;
+        reject(new RehostError('DRIVER', `${this.where}: ${prohibited ? 'FORWARD_REFUSED: the SSH server forbids stream-local forwarding' : `cannot reach ${remotePath}`} (${err.message})`, {}, { cause: err }));
+      }),
+    );
   }
 
   /** The live connection, for protocols beyond exec and SFTP (the agent's wire protocol). */
