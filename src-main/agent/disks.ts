@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { alignedBuffer, alignUp, DIRECT_ALIGN, isAligned } from '../replication/aligned.js';
 import { BufferPool } from '../replication/buffer-pool.js';
+import { NbdClient } from '../replication/nbd-client.js';
 import { isAllZero, makeChunkDigest } from '../replication/digest-core.js';
 import { Codec, type CompareRequest, type ReadRequest, type WriteRequest } from '../replication/wire/messages.js';
 import type { Natives } from './native.js';
@@ -20,6 +21,11 @@ interface OpenDisk {
   direct: number | null;
   /** Direct descriptors given up on (closed with the disk). */
   retired: number[];
+  /**
+   * A qcow2 layer served by qemu-nbd on this host (sink role): writes, flushes and reads go
+   * through the NBD client instead of `fd` (which is then -1).
+   */
+  nbd: NbdClient | null;
   path: string;
   size: number;
   writable: boolean;
@@ -154,14 +160,31 @@ export class DiskTable {
       actual = size;
     }
     const handle = this.next++;
-    this.open.set(handle, { fd, direct: openDirect(path, writable), retired: [], path, size: actual, writable });
+    this.open.set(handle, { fd, direct: openDirect(path, writable), retired: [], nbd: null, path, size: actual, writable });
     return { handle, size: actual };
+  }
+
+  /**
+   * Opens the image `path` that qemu-nbd serves on the unix socket `socket` for writing (a qcow2
+   * layer on a KVM host: the layer's format stays qemu's business).
+   */
+  async openNbd(socket: string, path: string): Promise<{ handle: number; size: number }> {
+    const nbd = await NbdClient.connect(socket).catch((err: unknown) => {
+      throw new Error(`cannot reach qemu-nbd serving ${path} on ${socket}: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    const handle = this.next++;
+    this.open.set(handle, { fd: -1, direct: null, retired: [], nbd, path, size: nbd.sizeBytes, writable: true });
+    return { handle, size: nbd.sizeBytes };
   }
 
   close(handle: number): void {
     const d = this.open.get(handle);
     if (!d) return;
     this.open.delete(handle);
+    if (d.nbd !== null) {
+      void d.nbd.close().catch(() => undefined);
+      return;
+    }
     closeSync(d.fd);
     for (const fd of [d.direct, ...d.retired]) if (fd !== null) closeSync(fd);
   }
@@ -250,12 +273,15 @@ export class DiskTable {
     return changed;
   }
 
-  write(w: WriteRequest): void {
+  /** Writes a chunk; a disk served over NBD answers once qemu-nbd took it. */
+  write(w: WriteRequest): void | Promise<void> {
     const d = this.get(w.handle);
     if (!d.writable) throw new Error(`${d.path} is open read-only`);
     const data = w.codec === Codec.Zstd ? this.unzstd(w.data) : w.codec === Codec.Zero ? this.zeros(w.data.readUInt32BE(0)) : w.data;
     // A write past the end would grow a file volume (or fail late on a device): refused up front.
     if (w.offset + data.length > d.size) throw new Error(`write of ${data.length} bytes at ${w.offset} is past the end of ${d.path} (${d.size} bytes)`);
+    // Zeros go over NBD as written zeros: qemu-nbd (--detect-zeroes=unmap) leaves those clusters unallocated.
+    if (d.nbd !== null) return d.nbd.write(w.offset, w.codec === Codec.Zero ? Buffer.from(data) : data);
     if (d.direct !== null && w.offset % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0) {
       // Staged into a page-aligned buffer (a memory copy costs less than the page cache's).
       const staged = isAligned(data) ? data : this.pool.take(data.length);
@@ -276,15 +302,27 @@ export class DiskTable {
   }
 
   /** Makes the writes durable: a sink acknowledges a checkpoint only after this. */
-  flush(handle: number): void {
-    fsyncSync(this.get(handle).fd);
+  flush(handle: number): void | Promise<void> {
+    const d = this.get(handle);
+    if (d.nbd !== null) return d.nbd.flush();
+    fsyncSync(d.fd);
   }
 
   /** Digests of `[offset, length]` ranges as the disk holds them (sink role: verification). */
-  digests(handle: number, ranges: [number, number][]): bigint[] {
+  digests(handle: number, ranges: [number, number][]): bigint[] | Promise<bigint[]> {
     const d = this.get(handle);
+    if (d.nbd !== null) return this.nbdDigests(d, d.nbd, ranges);
     const buf = alignedBuffer(alignUp(ranges.reduce((max, [, length]) => Math.max(max, length), 0)));
     return ranges.map(([offset, length]) => this.digest(this.readRaw(d, offset, length, buf)));
+  }
+
+  private async nbdDigests(d: OpenDisk, nbd: NbdClient, ranges: [number, number][]): Promise<bigint[]> {
+    const out: bigint[] = [];
+    for (const [offset, length] of ranges) {
+      if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
+      out.push(this.digest(await nbd.read(offset, length)));
+    }
+    return out;
   }
 
   private unzstd(data: Buffer): Buffer {
@@ -294,6 +332,8 @@ export class DiskTable {
 
   private readRaw(d: OpenDisk, offset: number, length: number, into?: Buffer): Buffer {
     if (offset + length > d.size) throw new Error(`read of ${length} bytes at ${offset} is past the end of ${d.path} (${d.size} bytes)`);
+    // A disk behind qemu-nbd is read asynchronously (readAt), never here.
+    if (d.nbd !== null) throw new Error(`${d.path} is written through qemu-nbd: it has no synchronous reads`);
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     if (this.canDirect(d, buf, offset) && this.transferDirect(d, () => readFully(d, d.direct!, buf, offset, alignUp(length)))) return buf;
     readFully(d, d.fd, buf, offset, length);
@@ -302,6 +342,10 @@ export class DiskTable {
 
   /** Fills `data` from `offset`: directly where the disk and buffer allow it, else through the page cache. */
   private async readAt(d: OpenDisk, data: Buffer, offset: number): Promise<void> {
+    if (d.nbd !== null) {
+      await d.nbd.read(offset, data.length, data);
+      return;
+    }
     if (this.canDirect(d, data, offset)) {
       try {
         await readFullyAsync(d, d.direct!, data, offset, alignUp(data.length));

@@ -76,10 +76,9 @@ function call(op: string, args: Record<string, unknown>): unknown {
     case 'release':
       return snapshots.release(String(args.id));
     case 'flush':
-      disks.flush(Number(args.handle));
-      return {};
+      return Promise.resolve(disks.flush(Number(args.handle))).then(() => ({}));
     case 'digests':
-      return { digests: disks.digests(Number(args.handle), rangesArg(args.ranges)).map(String) };
+      return Promise.resolve(disks.digests(Number(args.handle), rangesArg(args.ranges))).then((d) => ({ digests: d.map(String) }));
     case 'limit': {
       const mbps = Number(args.mbps);
       throttle = mbps > 0 ? new TokenBucket(mbpsToBytesPerSecond(mbps)) : UNLIMITED;
@@ -112,6 +111,12 @@ function callAsync(op: string, args: Record<string, unknown>): Promise<unknown> 
       return {};
     case 'fixup':
       return runFixup(args);
+    // A qcow2 layer qemu-nbd serves on this host (sink role): written through NBD.
+    case 'open':
+      if (typeof args.nbd !== 'string') return call(op, args);
+      if (role !== 'sink') throw new Error('only a sink agent writes through qemu-nbd');
+      // Not noted in `paths`: allocation queries on the qcow2 file would describe the file, not the disk.
+      return disks.openNbd(args.nbd, String(args.path));
     default:
       return call(op, args);
   }
@@ -139,7 +144,7 @@ async function handle(frame: Frame): Promise<Reply> {
       return { type: Msg.Changed, payload: encodeDigestList(changed) };
     }
     case Msg.Write:
-      disks.write(decodeWrite(frame.payload));
+      await disks.write(decodeWrite(frame.payload));
       return { type: Msg.Result, payload: encodeJson({}) };
     default:
       throw new Error(`unexpected message type ${frame.type}`);

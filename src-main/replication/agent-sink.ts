@@ -63,10 +63,11 @@ export class AgentSink implements DiskSink {
    * (Rehost created it and never wrote to it). `onClose` runs after the volume is closed (a
    * caller that started the agent for this sink stops it there). `directAddress`: where source
    * agents reach this sink agent for transport direct (without it the sink takes no direct link).
+   * `nbd`: a unix socket on the agent's host where qemu-nbd serves `path` (a qcow2 layer).
    */
-  static async open(session: SinkAgent, path: string, expectedBytes: number, blank: boolean, signal: AbortSignal, options: { where?: string; onClose?: () => Promise<void>; directAddress?: DirectAddress } = {}): Promise<AgentSink> {
+  static async open(session: SinkAgent, path: string, expectedBytes: number, blank: boolean, signal: AbortSignal, options: { where?: string; onClose?: () => Promise<void>; directAddress?: DirectAddress; nbd?: string } = {}): Promise<AgentSink> {
     const where = options.where ?? 'the gateway';
-    const opened = await session.peer.call<{ handle: number; size: number }>('open', { path, size: expectedBytes }, signal);
+    const opened = await session.peer.call<{ handle: number; size: number }>('open', { path, size: expectedBytes, ...(options.nbd === undefined ? {} : { nbd: options.nbd }) }, signal);
     if (opened.size < expectedBytes) {
       await session.peer.call('close', { handle: opened.handle }).catch(() => undefined);
       throw new RehostError('CONFLICT', `the device ${path} on ${where} holds ${opened.size} bytes, less than the volume's ${expectedBytes}: wrong device or volume not extended`);

@@ -19,7 +19,7 @@ import type { Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
 import { KvmAgents } from './agents.js';
 import { KvmGuests } from './guest-setup.js';
-import { nbdPidFile, stopNbdScript } from './nbd-sink.js';
+import { nbdPidFile, stopNbdScript } from './layer-server.js';
 import { KvmSnapshots } from './snapshots.js';
 import { folderError, KvmVolumes } from './volumes.js';
 import { KvmSsh, sh } from './ssh.js';

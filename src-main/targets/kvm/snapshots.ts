@@ -20,7 +20,7 @@ import type { TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
 import { volumeFormat, type KvmLayout } from './layout.js';
-import { nbdPidFile } from './nbd-sink.js';
+import { nbdPidFile } from './layer-server.js';
 import { sh, type KvmSsh } from './ssh.js';
 
 /** One layer file and the layer it backs onto (null for a raw base). */

@@ -19,7 +19,7 @@ import type { DiskSink } from '../../core/drivers.js';
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
 import { volumeFormat, type KvmLayout, type VolumeFormat } from './layout.js';
-import { RemoteNbdSink, nbdPidFile, stopNbdScript } from './nbd-sink.js';
+import { nbdPidFile, serveLayer, stopNbdScript, stopServingLayer } from './layer-server.js';
 import { AgentSink, type DirectAddress } from '../../replication/agent-sink.js';
 import type { AgentSession } from '../../sources/agent/session.js';
 import { sh, type KvmSsh } from './ssh.js';
@@ -89,7 +89,7 @@ export class KvmVolumes {
     const base = this.layout.base(volume.hostId, volume.diskIndex);
     await this.ssh.exec(stopNbdScript(nbdPidFile(path), path), signal);
     const direct = await this.directBase(volume.hostId, path, base, signal);
-    if (direct === null) return RemoteNbdSink.open(this.ssh, path, signal);
+    if (direct === null) return this.layerSink(path, signal);
     // The layer grew with the disk; the base only it reads grows along.
     await this.ssh.exec(`[ "$(stat -c %s ${sh(base)})" -ge ${direct} ] || truncate -s ${direct} ${sh(base)}`, signal);
     return this.agentSink(base, signal);
@@ -101,13 +101,29 @@ export class KvmVolumes {
    */
   private async agentSink(path: string, signal: AbortSignal): Promise<DiskSink> {
     const [size, blocks] = (await this.ssh.exec(`stat -c '%s %b' ${sh(path)}`, signal)).trim().split(' ').map(Number);
+    // No allocated block: a fresh sparse volume, all zeros.
+    return this.openAgentSink(path, size ?? 0, blocks === 0, signal);
+  }
+
+  /** The active qcow2 layer, served by qemu-nbd on the host and written by the sink agent through it. */
+  private async layerSink(path: string, signal: AbortSignal): Promise<DiskSink> {
+    const info = await remoteImageInfo(this.ssh, path, signal);
+    const socket = await serveLayer(this.ssh, path, signal);
+    // A layer over earlier data never reads as all zeros.
+    return this.openAgentSink(path, info.virtualSize, false, signal, socket, () => stopServingLayer(this.ssh, path, socket)).catch(async (err: unknown) => {
+      await stopServingLayer(this.ssh, path, socket);
+      throw new RehostError('DRIVER', `cannot write ${path} through qemu-nbd on the KVM host: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    });
+  }
+
+  private async openAgentSink(path: string, size: number, blank: boolean, signal: AbortSignal, nbd?: string, after: () => Promise<void> = async () => undefined): Promise<DiskSink> {
     const session = await this.startAgent(signal);
     try {
-      // No allocated block: a fresh sparse volume, all zeros.
-      return await AgentSink.open(session, path, size ?? 0, blocks === 0, signal, {
+      return await AgentSink.open(session, path, size, blank, signal, {
         where: `the KVM host ${this.ssh.where}`,
         directAddress: this.directAddress,
-        onClose: () => session.close().then(() => undefined),
+        nbd,
+        onClose: () => session.close().then(after),
       });
     } catch (err) {
       await session.close();

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NbdClient } from './nbd-client.js';
+import { NbdClient } from '../../replication/nbd-client.js';
 import { serveImage } from './nbd-sink.js';
 
 const MiB = 1024 * 1024;

@@ -13,7 +13,7 @@ import { RehostError } from '../../../src-shared/errors.js';
 import type { DiskSink } from '../../core/drivers.js';
 import type { ByteRange } from '../../core/model.js';
 import { digestsByReading } from '../../replication/sink-digests.js';
-import { NbdClient } from './nbd-client.js';
+import { NbdClient } from '../../replication/nbd-client.js';
 import { isBlankImage } from './qcow2.js';
 
 const START_TIMEOUT_MS = 20_000;

@@ -5,7 +5,7 @@
  * handle. Structured replies are never negotiated, so every reply is the simple kind.
  */
 import { connect, type Socket } from 'node:net';
-import { RehostError } from '../../../src-shared/errors.js';
+import { RehostError } from '../../src-shared/errors.js';
 
 const NBDMAGIC = 0x4e42444d41474943n;
 const IHAVEOPT = 0x49484156454f5054n;
