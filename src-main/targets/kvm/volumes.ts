@@ -4,12 +4,12 @@
  * - qcow2 layers (the default): `disk-<n>.qcow2` is the active layer over `layers/base-disk-<n>.raw`
  *   and the frozen layers of earlier snapshots. While no snapshot has frozen anything, syncs write
  *   the raw base itself through an agent in the sink role on the host (plain positional writes
- *   for the full copy; a source agent may write there directly, transport direct); after that
- *   they write the active layer through qemu-nbd on the host (nbd-sink.ts; over the engine's SSH
- *   connection, also under transport direct). A snapshot then only freezes the active layer
+ *   for the full copy); after that the same agent writes the active layer through qemu-nbd on
+ *   the host (layer-server.ts). Either way a source agent may send chunks there directly
+ *   (transport direct). A snapshot then only freezes the active layer
  *   (snapshots.ts), so it costs what changed since the previous one.
  * - raw `disk-<n>.raw` written by the sink agent, where the host's file system clones files
- *   (reflink snapshots cost nothing), or where qemu-nbd or stream-local forwarding is missing
+ *   (reflink snapshots cost nothing), or where qemu-img or qemu-nbd is missing
  *   (snapshots are then qcow2 deltas computed on the host, the first one a full sparse copy).
  *
  * A volume keeps the format it was made with.
@@ -185,8 +185,9 @@ export class KvmVolumes {
   }
 
   /**
-   * Raw where the host's file system clones files; qcow2 layers where qemu-img, qemu-nbd and
-   * stream-local forwarding are there; raw otherwise (snapshots then copy, said in the log).
+   * Raw where the host's file system clones files; qcow2 layers where qemu-img and qemu-nbd are
+   * there (the sink agent writes layers through qemu-nbd on the host); raw otherwise (snapshots
+   * then copy, said in the log).
    */
   private chooseFormat(signal: AbortSignal): Promise<VolumeFormat> {
     this.format ??= this.probeFormat(signal).catch((err: unknown) => {
@@ -204,15 +205,7 @@ export class KvmVolumes {
     );
     const kind = out.trim();
     if (kind === 'reflink') return 'raw';
-    if (kind === 'layers') {
-      const refused = await this.ssh.forwardUnix('/nonexistent/rehost-forward-probe.sock').then(
-        (ch) => (ch.close(), false),
-        (err: unknown) => err instanceof Error && /FORWARD_REFUSED/.test(err.message),
-      );
-      if (!refused) return 'qcow2';
-      this.log.warn({ where: this.ssh.where }, 'the SSH server forbids stream-local forwarding: raw volumes, whose first snapshot is a full copy (allow AllowStreamLocalForwarding for cheap snapshots)');
-      return 'raw';
-    }
+    if (kind === 'layers') return 'qcow2';
     this.log.warn({ where: this.ssh.where }, 'qemu-img/qemu-nbd missing and no reflink on the KVM host: raw volumes, whose snapshots are full copies (install qemu-utils there)');
     return 'raw';
   }
