@@ -17,7 +17,7 @@ import { NbdSink } from './nbd-sink.js';
 import { createLayer, directBase, hasQemuTools, imageInfo, resizeImage } from './qcow2.js';
 import { isLocalResource, LOCAL_RESOURCES, presets } from './presets.js';
 import { LocalMachines } from './machines.js';
-import { createSnapshots, repairFrozenLayer, supportsReflink } from './snapshots.js';
+import { createSnapshots, repairFrozenLayer, snapshotDisk, supportsReflink } from './snapshots.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
 
@@ -234,9 +234,13 @@ export class LocalTarget implements TargetDriver {
   }
 
   /**
-   * Stops the host's machines, then removes `<root>/<host id>` and nothing else: cutover copies in
-   * `<root>/migrated/` stay (the migrated server runs from them; `start.sh` there restarts it). Refs outside it are not followed. A missing root
-   * without `force` is an error: it more likely means an unmounted drive than nothing to clean.
+   * Removes everything Rehost made on this target to sync and test the host: its test machines
+   * (stopped first), volumes, snapshot layers, overlays, seeds and machine records, i.e.
+   * `<root>/<host id>`. The migrated server is never touched: a cutover machine keeps running
+   * from its copy in `<root>/migrated/` (with its `start.sh` and console), which no cleanup
+   * removes. Refs outside the host folder are not followed. Without `force`, a missing root (an
+   * unmounted drive?) or a snapshot or volume file that is gone (removed by hand?) refuses the
+   * cleanup and names what is missing; `force` removes whatever is still there.
    */
   async cleanup(host: Host, volumes: Volume[], snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
@@ -249,7 +253,15 @@ export class LocalTarget implements TargetDriver {
       if (force) return;
       throw new RehostError('CONFLICT', `config.path: ${this.layout.root} is not there (an unmounted drive?); clean with force to drop the records anyway`, { field: 'config.path', hostId: host.id });
     }
-    await this.machines.stopAll(host);
+    const hostThere = await stat(dir).then(() => true, () => false);
+    // No host folder is nothing to clean (cleaned before); one with files gone was broken by hand.
+    if (!force && hostThere) {
+      const missing = await missingParts(volumes, snapshots);
+      if (missing.length > 0) {
+        throw new RehostError('CONFLICT', `parts of host ${host.name} are already missing on the target: ${missing.join(', ')}; clean with force to remove the rest`, { field: 'clean.force', hostId: host.id });
+      }
+    }
+    await this.machines.stopAll(host, 'test');
     // qemu-nbd servers of an interrupted sync hold files in the folder.
     await Promise.all([...this.sinks].filter(([, path]) => Layout.isInside(dir, path)).map(([sink]) => sink.close()));
     const refs = [...volumes.map((v) => v.ref), ...snapshots.map((s) => s.ref).filter((r): r is string => r !== null)];
@@ -257,10 +269,27 @@ export class LocalTarget implements TargetDriver {
       if (!Layout.isInside(dir, ref)) this.deps.log.warn({ host: host.id, ref }, 'ref outside the host folder left alone');
     }
     await rm(dir, { recursive: true, force: true });
-    this.deps.log.info({ host: host.id, dir }, 'host data removed');
+    this.deps.log.info({ host: host.id, dir, force }, 'host data removed; migrated copies in migrated/ are kept');
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.sinks.keys()].map((s) => s.close()));
   }
+}
+
+/** Volume files and create_done snapshot files the records name but the folder no longer has. */
+async function missingParts(volumes: Volume[], snapshots: Snapshot[]): Promise<string[]> {
+  const there = async (p: string) => stat(p).then(() => true, () => false);
+  const missing: string[] = [];
+  for (const v of volumes) {
+    // `.next`: a snapshot interrupted between its renames; the next prepare puts it in place.
+    if (!(await there(v.ref)) && !(await there(`${v.ref}.next`))) missing.push(`volume ${v.ref}`);
+  }
+  for (const s of snapshots.filter((x) => x.status === 'create_done' && x.ref !== null)) {
+    for (const v of volumes) {
+      const found = await snapshotDisk(s.ref!, v.diskIndex).then(() => true, () => false);
+      if (!found) missing.push(`snapshot ${s.name} disk ${v.diskIndex} in ${s.ref}`);
+    }
+  }
+  return missing;
 }
