@@ -4,14 +4,14 @@
  * qcow2 deltas made there (snapshots.ts); machines run as libvirt domains or plain QEMU (machines.ts).
  *
  *   <path>/<host id>/disk-<n>.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
- *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup
+ *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup (the migrated server runs from them)
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
-import type { Libvirt } from './libvirt.js';
+import { domainPrefix, type Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
 import { AgentSession } from '../../sources/agent/session.js';
 import { SftpSink } from './sftp-sink.js';
@@ -94,11 +94,25 @@ export class KvmTarget implements TargetDriver {
     return sink;
   }
 
-  /** Stops the host's machines and removes `<path>/<host>`; cutover copies in `<path>/migrated/` stay. */
+  /**
+   * Stops the host's test machines and removes what Rehost made to sync and test it under
+   * `<path>/<host>`. The migrated server is never touched: a cutover machine keeps running from
+   * its copy in `<path>/migrated/`; a persistent libvirt cutover domain also keeps its console log
+   * (`machines/<instance>.console.log`, which its XML names: libvirt would not start it again
+   * without that folder), the only thing left in the host folder then.
+   */
   async cleanup(host: Host, _volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
+    const dir = sh(this.layout.hostDir(host.id));
+    const prefix = domainPrefix(host.id);
+    const keep =
+      `keep=; if command -v virsh >/dev/null 2>&1 && names=$(${this.libvirt.virsh('list', '--all', '--persistent', '--name')} 2>/dev/null); then ` +
+      `for n in $names; do case "$n" in ${sh(prefix)}*) keep="$keep \${n#${prefix}}.console.log";; esac; done; fi`;
+    const remove =
+      `if [ -z "$keep" ]; then rm -rf -- ${dir}; else find ${dir} -mindepth 1 -maxdepth 1 ! -name machines -exec rm -rf -- {} +; ` +
+      `for f in ${dir}/machines/* ${dir}/machines/.[!.]*; do [ -e "$f" ] || continue; case " $keep " in *" $(basename "$f") "*) ;; *) rm -rf -- "$f";; esac; done; fi`;
     try {
-      await this.machines.stopAll(host, signal);
-      await this.ssh.exec(`rm -rf -- ${sh(this.layout.hostDir(host.id))}`, signal);
+      await this.machines.stopAll(host, signal, 'test');
+      await this.ssh.exec(`${keep}; ${remove}`, signal);
     } catch (err) {
       if (!force) throw err;
       this.deps.log.warn({ host: host.id, err: String(err) }, 'forced cleanup went on past an error');
