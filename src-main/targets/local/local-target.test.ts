@@ -94,6 +94,8 @@ test('a folder that cannot be created gives a clear error naming config.path', a
     return true;
   });
   await assert.rejects(t.prepareVolumes(host([MiB]), signal), /not a writable folder/);
+  // Node's recursive mkdir never returns under /proc (ENOENT for every new entry): this fails at once.
+  if (process.platform === 'linux') await assert.rejects(target('/proc/rehost-no-such-folder/disks').verify(AbortSignal.timeout(5000)), /^RehostError: config\.path: \/proc\/rehost-no-such-folder\/disks is not a writable folder \(ENOENT/);
 });
 
 test('listResources answers the declared kinds only', async () => {

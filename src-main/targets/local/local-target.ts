@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, parse, sep } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
@@ -36,6 +36,21 @@ function rootError(root: string, err: unknown): RehostError {
   return new RehostError('VALIDATION', `config.path: ${root} is not a writable folder (${reason})`, { field: 'config.path' }, { cause: err });
 }
 
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir never returns for a path under a
+ * folder that refuses new entries with ENOENT (/proc, some FUSE mounts); this one fails.
+ */
+async function makeFolder(path: string): Promise<void> {
+  const { root } = parse(path);
+  let current = root;
+  for (const part of path.slice(root.length).split(sep).filter(Boolean)) {
+    current = join(current, part);
+    await mkdir(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
 /** The TargetDriver behind `createLocalTarget`. */
 export class LocalTarget implements TargetDriver {
   readonly cloudType = 'Local' as const;
@@ -60,7 +75,7 @@ export class LocalTarget implements TargetDriver {
     const root = this.layout.root;
     const probe = join(root, `.rehost-probe-${randomUUID()}`);
     try {
-      await mkdir(root, { recursive: true });
+      await makeFolder(root);
       await writeFile(probe, 'rehost');
     } catch (err) {
       throw rootError(root, err);
