@@ -37,7 +37,7 @@ const mainFolders = (names, why) => regex(`^(\\.\\./)+(${names.join('|')})(/|$)`
 /** Relative imports of src-main's top-level files (`../cli.js`, `../runtime.js` …). */
 const mainFiles = (names, why) => regex(`^(\\.\\./)+(${names.join('|')})(\\.[cm]?[jt]s)?$`, why);
 
-const ROOT_FILES = ['cli', 'drivers', 'runtime', 'log', 'demo'];
+const ROOT_FILES = ['cli', 'drivers', 'runtime', 'log', 'demo', 'demo-disk'];
 
 /**
  * One block per folder. `files` must not overlap: a later block replaces an earlier one's

@@ -3,7 +3,7 @@
  * SIGTERM; `demo` runs the main job on the embedded default (Image source → Local target).
  */
 import { parseArgs } from 'node:util';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { DEFAULT_LISTEN, VERSION, defaultDataDir, startServer } from './runtime.js';
@@ -16,8 +16,10 @@ Usage:
       Run the engine and the REST API (default ${DEFAULT_LISTEN}; data in the OS app-data folder).
       Any address other than loopback is served over TLS with a self-signed certificate.
       REHOST_ADMIN_PASSWORD sets the first admin password; otherwise one is generated and printed once.
-  rehost demo [--data DIR] [--keep]
+  rehost demo [--data DIR] [--target DIR] [--keep]
       Run the whole migration flow on this machine (no vCenter or cloud needed) and verify it.
+      --data: the work folder (kept); --target: the Local target's folder (default DATA/target);
+      --keep: keep the work folder and leave the migrated machine running. Exits 1 on any failure.
   rehost --version | --help
 `;
 
@@ -67,8 +69,8 @@ export async function main(argv: string[]): Promise<number> {
       await serve(rest);
       return -1;
     case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, keep: { type: 'boolean' } }, strict: true });
-      return runDemo({ ...(values.data ? { dataDir: values.data } : {}), keep: values.keep === true });
+      const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, target: { type: 'string' }, keep: { type: 'boolean' } }, strict: true });
+      return runDemo({ ...(values.data ? { dataDir: values.data } : {}), ...(values.target ? { targetDir: resolve(values.target) } : {}), keep: values.keep === true });
     }
     case '--version':
     case '-v':

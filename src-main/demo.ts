@@ -9,13 +9,15 @@
  * `~/.cache/rehost-images`) when it can be built and booted here (root, QEMU); its boot marker
  * prints the sha256 of a raw data region the demo rewrites between syncs, so each boot shows
  * which generation of the data it got. Otherwise a generated, non-bootable disk verifies the
- * data path only, and the demo says why.
+ * data path only, and the demo says why (demo-disk.ts). Throughput is what the copy steps sent
+ * divided by their copy time, as the job's steps report them. After cleanup the whole target
+ * folder is listed: only the migrated copy may be left, and the migrated machine must still run;
+ * the demo then stops that machine itself (unless `--keep`), since it is only a demo.
  */
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import type { HostListReply, HostSnapshotReply } from '../src-shared/api/hosts.js';
 import type { JobListReply } from '../src-shared/api/jobs.js';
@@ -23,52 +25,52 @@ import type { CreateSourceReply, SourceDetailReply, SourceHostsReply } from '../
 import type { TargetListReply } from '../src-shared/api/targets.js';
 import { startServer } from './runtime.js';
 import { createLogger } from './log.js';
-
-const MiB = 1024 * 1024;
-const DISK_MIB = 256;
-/** The busybox fixture: disk size, payload checked at boot, raw data region printed at boot. */
-const BOOT_DISK_MIB = 128;
-const DATA_MIB = 4;
-
-/** Where the source disk comes from: the bootable fixture, or a generated disk and why. */
-type DiskPlan = { bootable: true; image: string } | { bootable: false; why: string };
+import { BOOT_DISK_MIB, DATA_MIB, DISK_MIB, changeDisk, copySparse, machinePids, makeDisk, planDisk, sha256, stopMachines, verify, writeDataRegion, type DiskPlan } from './demo-disk.js';
 
 interface DemoOptions {
   dataDir?: string;
+  /** The Local target's folder (default `<work>/target`). */
+  targetDir?: string;
   keep: boolean;
 }
 
 type HostList = Static<typeof HostListReply>;
+type Out = (line: string) => void;
 
 export async function runDemo(options: DemoOptions): Promise<number> {
   const work = options.dataDir ?? mkdtempSync(join(tmpdir(), 'rehost-demo-'));
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const target = options.targetDir ?? join(work, 'target');
+  const out: Out = (line) => process.stdout.write(`${line}\n`);
   const password = randomBytes(12).toString('base64url');
   const dataDir = join(work, 'data');
   const server = await startServer({ listen: '127.0.0.1:0', dataDir, adminPassword: password, log: createLogger({ dataDir, stderr: false }) });
   const started = Date.now();
   let failed = false;
   try {
-    out(`Rehost demo: engine on ${server.url}, work folder ${work}`);
+    out(`Rehost demo: engine on ${server.url}, work folder ${work}, target folder ${target}`);
     const plan = planDisk(out);
     if (!plan.bootable) out(`  note: using a generated, non-bootable disk (${plan.why}); this run verifies the data path but boots nothing.`);
-    await migrate(client(server.url), work, password, plan, out);
+    await migrate(client(server.url), work, target, password, plan, out);
     out(`Demo passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (err) {
     failed = true;
     out(`Demo FAILED: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     await server.close();
+    // The demo's machines run from its target folder: stopped here unless asked to keep them.
+    if (!options.keep) {
+      const stopped = await stopMachines(target);
+      if (stopped.length > 0) out(`  demo teardown: stopped the demo's machines (pid ${stopped.join(', ')})`);
+    }
     if (!options.keep && !options.dataDir) rmSync(work, { recursive: true, force: true });
   }
   return failed ? 1 : 0;
 }
 
 /** The flow itself, through the REST API only. */
-async function migrate(api: Client, work: string, password: string, plan: DiskPlan, out: (line: string) => void): Promise<void> {
+async function migrate(api: Client, work: string, target: string, password: string, plan: DiskPlan, out: Out): Promise<void> {
   const step = stepper(out);
   const images = join(work, 'images');
-  const target = join(work, 'target');
   mkdirSync(images, { recursive: true });
   const disk = join(images, 'demo-web-01.raw');
   const size = plan.bootable ? BOOT_DISK_MIB : DISK_MIB;
@@ -83,30 +85,57 @@ async function migrate(api: Client, work: string, password: string, plan: DiskPl
   const hostId = await step('add Image source', () => addSource(api, images));
   await step('register host', () => api.call('POST', '/hosts/register', { ids: [hostId] }));
   const targetId = await step('add Local target', () => addTarget(api, target));
+  const targetBefore = new Set(readdirSync(target));
   await step('assign the host to the target', () => api.call('PUT', '/hosts/target_platform', { ids: [hostId], storage_id: targetId, pool_id: targetId, step: '2' }));
-  out(`    ${(await step('full sync with snapshot', () => syncAndWait(api, hostId, 'full', 1, size))).detail}`);
+  printCopy(out, await step('full sync with snapshot', () => syncAndWait(api, hostId, 'full', 1)));
   verify(out, disk, join(target, hostId, 'disk-0.raw'), 'full sync');
   const firstHash = sha256(disk);
   if (plan.bootable) await step(`change the ${DATA_MIB} MiB data region of the source disk`, async () => data.push(writeDataRegion(disk)));
   else await step('change data in 2 of the 64 blocks of the source disk', async () => changeDisk(disk));
-  out(`    ${(await step('incremental sync with snapshot', () => syncAndWait(api, hostId, 'incremental', 2, size))).detail}`);
+  printCopy(out, await step('incremental sync with snapshot', () => syncAndWait(api, hostId, 'incremental', 2)));
   verify(out, disk, join(target, hostId, 'disk-0.raw'), 'incremental sync');
   const snapshots = (await api.call<Static<typeof HostSnapshotReply>>('GET', `/hosts/${hostId}?sheet=snapshot`)).data.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.snapshot_name.localeCompare(b.snapshot_name));
-  out(`    snapshots: ${snapshots.map((s) => `${s.snapshot_name} (${s.status})`).join(', ')}`);
+  out(`    snapshots: ${snapshots.map((s) => `${s.snapshot_name} (${s.status})`).join(', ')}; ${size} MiB disk`);
   await step('move to the boot list', () => api.call('POST', '/hosts', { ids: [hostId], next_step: { step: '4' } }));
-  if (plan.bootable) await bootAll(api, hostId, snapshots.map((s) => s.id), disk, data, step, out);
+  const migrated = plan.bootable ? await bootAll(api, hostId, snapshots.map((s) => s.id), disk, data, step, out) : null;
   await step('clean up', async () => {
     await api.call('POST', '/hosts', { ids: [hostId], clean: { force: false } });
     await api.until('host cleaned', async () => (await api.call<HostList>('GET', '/hosts')).total === 0);
   });
-  if (existsSync(join(target, hostId))) throw new Error('cleanup left files on the target');
-  out(`  ✓ nothing left on the target; first snapshot hash was ${firstHash.slice(0, 16)}…`);
-  if (plan.bootable) out(`    the cutover copy stays (cleanup never removes it): ${readdirSync(join(target, 'migrated')).map((d) => join(target, 'migrated', d)).join(', ')}`);
+  checkLeft(out, target, targetBefore, migrated);
+  out(`    first snapshot hash was ${firstHash.slice(0, 16)}…`);
+}
+
+/**
+ * After cleanup the target folder holds what it held before the host synced, plus the migrated
+ * copy (`migrated/<host>-<stamp>/`) when a cutover ran; its machine must still run.
+ */
+function checkLeft(out: Out, target: string, before: Set<string>, migrated: string | null): void {
+  const left = listTree(target).filter((p) => !before.has(p.split('/')[0]!));
+  const stray = left.filter((p) => migrated === null || !(p === 'migrated' || p.startsWith('migrated/')));
+  if (stray.length > 0) throw new Error(`cleanup left files on the target: ${stray.join(', ')}`);
+  if (migrated !== null && !left.some((p) => p.endsWith('/disk-0.raw'))) throw new Error('cleanup removed the migrated copy');
+  const copies = left.filter((p) => /^migrated\/[^/]+\/$/.test(p));
+  const shown = copies.map((c) => `${c}{${left.filter((p) => p.startsWith(c) && p !== c).map((p) => p.slice(c.length)).join(', ')}}`);
+  out(`  ✓ target folder after cleanup: ${left.length === 0 ? 'nothing left' : `only the migrated copy: ${shown.join('; ')}`}`);
+  if (migrated === null) return;
+  const pids = machinePids(migrated);
+  if (pids.length === 0) throw new Error('the migrated machine stopped during cleanup');
+  out(`  ✓ the migrated machine still runs after cleanup (pid ${pids.join(', ')}); cleanup never touches it`);
+}
+
+/** Every path under `dir`, relative to it, folders with a trailing `/`. */
+function listTree(dir: string, base = dir): string[] {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const path = join(dir, name);
+    const rel = relative(base, path);
+    return statSync(path).isDirectory() ? [`${rel}/`, ...listTree(path, base)] : [rel];
+  });
 }
 
 type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
-function stepper(out: (line: string) => void): Step {
+function stepper(out: Out): Step {
   return async (name, fn) => {
     const t0 = Date.now();
     const result = await fn();
@@ -125,44 +154,62 @@ async function addSource(api: Client, images: string): Promise<string> {
 
 async function addTarget(api: Client, path: string): Promise<string> {
   const res = await api.call<{ data: { uuid: string } }>('POST', '/targets', { type: 'HyperGate', config: { cloud_type: 'Local', path }, metadata: { driver_name: 'Local' } });
-  const active = async () => (await api.call<Static<typeof TargetListReply>>('GET', '/targets')).targets.data.some((t) => t.uuid === res.data.uuid && t.target_status === 'active');
+  let reason = '';
+  const active = async () => {
+    const t = (await api.call<Static<typeof TargetListReply>>('GET', '/targets')).targets.data.find((x) => x.uuid === res.data.uuid);
+    if (t?.target_status === 'create_failed') reason = t.status_reason ?? 'create_failed';
+    return t?.target_status === 'active' || reason !== '';
+  };
   await api.until('target active', active);
+  if (reason) throw new Error(`the Local target ${path} could not be added: ${reason}`);
   return res.data.uuid;
 }
 
-/** Test boot from each snapshot, then a cutover after one more change; each boot must print its generation's data hash. */
-async function bootAll(api: Client, hostId: string, snapshotIds: string[], disk: string, data: string[], step: Step, out: (line: string) => void): Promise<void> {
+/**
+ * Test boot from each snapshot, then a cutover after one more change; each boot must print its
+ * generation's data hash. Resolves with the cutover machine's instance id.
+ */
+async function bootAll(api: Client, hostId: string, snapshotIds: string[], disk: string, data: string[], step: Step, out: Out): Promise<string> {
   for (const [i, snapshotId] of snapshotIds.entries()) {
-    const line = await step(`test boot from snapshot ${i + 1} (QEMU, copy-on-write overlay)`, () => bootAndWait(api, hostId, 'volume_snapshot', snapshotId));
-    out(`    console: ${line}`);
-    expectData(line, data[i]!, `test boot ${i + 1}`);
+    const booted = await step(`test boot from snapshot ${i + 1} (QEMU, copy-on-write overlay)`, () => bootAndWait(api, hostId, 'volume_snapshot', snapshotId));
+    out(`    console: ${booted.line}`);
+    expectData(booted.line, data[i]!, `test boot ${i + 1}`);
   }
   await step('change the data region once more before the cutover', async () => data.push(writeDataRegion(disk)));
-  const line = await step('cutover: final incremental sync, last snapshot, boot an independent copy', () => bootAndWait(api, hostId, 'volume_backup', snapshotIds[snapshotIds.length - 1]!));
-  out(`    console: ${line}`);
-  expectData(line, data[data.length - 1]!, 'cutover');
+  const cut = await step('cutover: final incremental sync, last snapshot, boot an independent copy', () => bootAndWait(api, hostId, 'volume_backup', snapshotIds[snapshotIds.length - 1]!));
+  out(`    console: ${cut.line}`);
+  expectData(cut.line, data[data.length - 1]!, 'cutover');
+  return cut.instanceId;
 }
 
 function expectData(line: string, sha: string, what: string): void {
   if (!line.includes(`data=${sha}`)) throw new Error(`${what} booted the wrong data: expected data=${sha.slice(0, 16)}…, console said: ${line}`);
 }
 
-async function bootAndWait(api: Client, hostId: string, backupType: 'volume_snapshot' | 'volume_backup', snapshotId: string): Promise<string> {
-  await api.call('POST', `/hosts/${hostId}/action`, { boot: { backup_type: backupType, snapshot_id: snapshotId, flavor_id: 'local.small', boot_timeout_seconds: 300 } });
+async function bootAndWait(api: Client, hostId: string, backupType: 'volume_snapshot' | 'volume_backup', snapshotId: string): Promise<{ line: string; instanceId: string }> {
+  await api.call('POST', `/hosts/${hostId}/action`, { boot: { backup_type: backupType, snapshot_id: snapshotId, flavor_id: 'local.small', boot_timeout_seconds: 600 } });
   let status = '';
+  let instanceId = '';
   await api.until('boot', async () => {
     const host = (await api.call<HostList>('GET', `/hosts?ids=${hostId}`)).data[0];
     status = host?.h_boot_status ?? 'gone';
+    instanceId = host?.cloud_instance_id ?? '';
     return status === 'boot_done' || status === 'boot_failed' || status === 'gone';
   });
   const job = (await api.call<Static<typeof JobListReply>>('GET', `/jobs?id=${hostId}&job_type=Boot&page_size=1`)).data[0];
   const detail = job?.steps.find((s) => s.name === 'Boot instance')?.detail ?? '';
   if (status !== 'boot_done') throw new Error(`boot failed: ${job?.detail ?? status}`);
-  return /MIGRATION-BOOT-OK.*/.exec(detail)?.[0] ?? detail;
+  return { line: /MIGRATION-BOOT-OK.*/.exec(detail)?.[0] ?? detail, instanceId };
 }
 
-async function syncAndWait(api: Client, hostId: string, mode: 'full' | 'incremental', snapshots: number, sizeMiB: number): Promise<{ detail: string }> {
-  const t0 = Date.now();
+/** What a sync's copy steps report: their details, bytes sent and copy time (summed over disks). */
+interface CopyReport {
+  details: string[];
+  sentMiB: number;
+  copySeconds: number;
+}
+
+async function syncAndWait(api: Client, hostId: string, mode: 'full' | 'incremental', snapshots: number): Promise<CopyReport> {
   await api.call('POST', '/hosts', { ids: [hostId], sync: { do_snapshot: true, sync_mode: mode, transfer_speed: 0 } });
   await api.until(`${mode} sync`, async () => {
     const host = (await api.call<HostList>('GET', `/hosts?ids=${hostId}`)).data[0];
@@ -171,112 +218,18 @@ async function syncAndWait(api: Client, hostId: string, mode: 'full' | 'incremen
     return host.h_host_status === 'sync_snapshot_done' && host.snapshots.filter((s) => s.status === 'create_done').length === snapshots;
   });
   const job = (await api.call<Static<typeof JobListReply>>('GET', `/jobs?id=${hostId}&job_type=Sync&page_size=1`)).data[0];
-  const copy = (job?.steps ?? []).filter((s) => s.name.startsWith('Copy disk')).map((s) => s.detail).join('; ');
-  const seconds = (Date.now() - t0) / 1000;
-  return { detail: `${copy} — ${(sizeMiB / seconds).toFixed(0)} MiB/s of disk covered in ${seconds.toFixed(1)} s` };
+  const details = (job?.steps ?? []).filter((s) => s.name.startsWith('Copy disk')).map((s) => s.detail ?? '');
+  const sent = details.map((d) => Number(/([\d.]+)MB sent/.exec(d)?.[1]));
+  const secs = details.map((d) => Number(/copied in ([\d.]+) s/.exec(d)?.[1]));
+  if (details.length === 0 || [...sent, ...secs].some((n) => !Number.isFinite(n))) throw new Error(`the copy steps do not say what they sent and how long they took: ${details.join(' | ')}`);
+  return { details, sentMiB: sent.reduce((a, b) => a + b, 0), copySeconds: secs.reduce((a, b) => a + b, 0) };
 }
 
-function verify(out: (line: string) => void, source: string, target: string, when: string): void {
-  const a = sha256(source);
-  const flat = volumeContent(target);
-  const b = sha256(flat);
-  if (flat !== target) rmSync(flat, { force: true });
-  if (a !== b) throw new Error(`verification after ${when}: target ${b} differs from source ${a}`);
-  out(`    verified after ${when}: sha256 ${a.slice(0, 16)}… on both sides`);
-}
-
-/**
- * The Local target keeps a volume as `<stem>.qcow2` (layered snapshots) or `<stem>.raw`; a qcow2
- * volume is read through qemu-img into a raw file beside it, so both sides hash the same bytes.
- */
-function volumeContent(rawPath: string): string {
-  const qcow2 = rawPath.replace(/\.raw$/, '.qcow2');
-  if (!existsSync(qcow2)) return rawPath;
-  const flat = `${qcow2}.verify.raw`;
-  const res = spawnSync('qemu-img', ['convert', '-U', '-O', 'raw', qcow2, flat], { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`reading ${qcow2}: ${res.stderr || res.error?.message}`);
-  return flat;
-}
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-/**
- * The bootable fixture when this machine can build and boot it: `make-image.sh` (found beside the
- * sources, `REHOST_IMAGE_SCRIPT` to override) run as root, into `~/.cache/rehost-images`.
- */
-function planDisk(out: (line: string) => void): DiskPlan {
-  const script = process.env.REHOST_IMAGE_SCRIPT ?? findUp(import.meta.dirname, join('test', 'fixtures', 'images', 'make-image.sh'));
-  if (script === null) return { bootable: false, why: 'test/fixtures/images/make-image.sh is not shipped with this build' };
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return { bootable: false, why: 'building the bootable image needs Linux and root' };
-  const qemu = process.env.REHOST_QEMU ?? 'qemu-system-x86_64';
-  if (spawnSync(qemu, ['--version'], { stdio: 'ignore' }).status !== 0) return { bootable: false, why: `${qemu} is not installed` };
-  const cache = process.env.REHOST_IMAGE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'rehost-images');
-  const image = join(cache, `busybox-${BOOT_DISK_MIB}M-p16.raw`);
-  const t0 = Date.now();
-  const res = spawnSync('bash', [script, 'busybox', image], {
-    env: { ...process.env, STATE_DIR: cache, SIZE: `${BOOT_DISK_MIB}M`, PAYLOAD_MB: '16', DATA_MB: String(DATA_MIB) },
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  if (res.status !== 0) return { bootable: false, why: `make-image.sh failed: ${(res.stderr || res.stdout).trim().split('\n').slice(-2).join(' / ')}` };
-  out(`  ✓ bootable busybox disk ready in ${image} (${((Date.now() - t0) / 1000).toFixed(1)} s; cached)`);
-  return { bootable: true, image };
-}
-
-function findUp(from: string, rel: string): string | null {
-  let dir = from;
-  for (let i = 0; i < 4; i++) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    dir = dirname(dir);
-  }
-  return null;
-}
-
-function copySparse(from: string, to: string): void {
-  const res = spawnSync('cp', ['--sparse=always', '--', from, to], { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`copying ${from}: ${res.stderr}`);
-}
-
-/** Fresh random bytes in the raw region at the end of the disk; returns the sha256 the guest prints. */
-function writeDataRegion(path: string): string {
-  const bytes = randomBytes(DATA_MIB * MiB);
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, fstatSync(fd).size - bytes.length);
-  } finally {
-    closeSync(fd);
-  }
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function makeDisk(path: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, DISK_MIB * MiB);
-    const text = Buffer.from('Rehost demo disk. Lift and shift, block by block. ');
-    // In 4 MiB stretches, one chunk each: random, random, zeros (a hole), text.
-    for (let mib = 0; mib < DISK_MIB; mib++) {
-      const kind = Math.floor(mib / 4) % 4;
-      if (kind === 2) continue;
-      const buf = kind === 3 ? Buffer.alloc(MiB) : randomBytes(MiB);
-      if (kind === 3) for (let o = 0; o < MiB; o += text.length) text.copy(buf, o);
-      writeSync(fd, buf, 0, MiB, mib * MiB);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Rewrites 4 KiB in two of the 64 blocks of 4 MiB (about 3% of the blocks). */
-function changeDisk(path: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    for (const block of [5, 37]) writeSync(fd, randomBytes(4096), 0, 4096, block * 4 * MiB + 8192);
-  } finally {
-    closeSync(fd);
-  }
+/** Throughput is the data actually sent over the copy time, both from the job's copy steps. */
+function printCopy(out: Out, copy: CopyReport): void {
+  for (const detail of copy.details) out(`    ${detail}`);
+  const rate = copy.copySeconds > 0 ? `${(copy.sentMiB / copy.copySeconds).toFixed(1)} MiB/s` : 'instant';
+  out(`    throughput: ${copy.sentMiB.toFixed(1)} MiB sent in ${copy.copySeconds.toFixed(2)} s of copying = ${rate}`);
 }
 
 type Client = ReturnType<typeof client>;

@@ -51,10 +51,16 @@ export function formatTimestamp(ms: number | null | undefined): string | null {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Snapshot names: `HyperMotion-YYYYMMDDTHHMMSS` in UTC. */
+/**
+ * Snapshot names: `HyperMotion-YYYYMMDDTHHMMSS` in the engine's local time, as seed 000's example
+ * has it (created_at `2020-01-02T03:00:10Z`, name `HyperMotion-20200102T110011`: UTC+8, a second
+ * later). `created_at` stays UTC; a name repeated by a clock change gets the next free second.
+ */
 export function snapshotName(ms: number): string {
-  const iso = new Date(ms).toISOString();
-  return `HyperMotion-${iso.slice(0, 10).replaceAll('-', '')}T${iso.slice(11, 19).replaceAll(':', '')}`;
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const day = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}`;
+  return `HyperMotion-${day}T${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
 }
 
 function trim(n: number): string {

@@ -13,6 +13,7 @@ import { LifecycleService } from './lifecycle.js';
 import type { HostStatus } from '../../src-shared/states.js';
 import { ProgressBoard } from './progress.js';
 import { SyncScheduler } from './scheduler.js';
+import { SnapshotQuota } from './snapshot-quota.js';
 import type { Clock, Logger, PasswordHasher, SecretStore, Store } from './ports.js';
 import type { Replicator } from './replicator.js';
 import { SourceService } from './sources.js';
@@ -42,6 +43,8 @@ export interface Engine {
   lifecycle: LifecycleService;
   licenses: LicenseService;
   scheduler: SyncScheduler;
+  /** The snapshot quota: applied after each create_done snapshot, and when the API changes it. */
+  quota: SnapshotQuota;
   /** Recovers from an unclean stop: nothing is left in a *_doing state. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -75,7 +78,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const sync = new SyncService(core, hosts, licenses);
   const lifecycle = new LifecycleService(core, hosts, sync, licenses);
   const scheduler = new SyncScheduler(core, hosts, sync);
-  const quota = applyQuotaAfterSnapshots(core, lifecycle);
+  const quota = new SnapshotQuota(core);
   const engine: Engine = {
     core,
     auth: new AuthService({ store: deps.store, hasher: deps.hasher, clock, log: log.child({ name: 'rehost:core:auth' }) }),
@@ -86,6 +89,7 @@ export function createEngine(deps: EngineDeps): Engine {
     lifecycle,
     scheduler,
     licenses,
+    quota,
     start: async () => {
       await recover(core);
       licenses.ensureDefault();
@@ -108,25 +112,6 @@ export function createEngine(deps: EngineDeps): Engine {
     },
   };
   return engine;
-}
-
-/** The snapshot quota is applied after each new snapshot, one host at a time. */
-function applyQuotaAfterSnapshots(core: EngineCore, lifecycle: LifecycleService): { close(): Promise<void> } {
-  const pending = new Map<string, Promise<void>>();
-  const unsubscribe = core.events.subscribe((event) => {
-    const hostId = event.data.host_id;
-    if (event.type !== 'snapshot' || typeof hostId !== 'string' || event.data.status === 'deleted') return;
-    const next = (pending.get(hostId) ?? Promise.resolve())
-      .then(() => lifecycle.enforceQuota(hostId))
-      .catch((err: unknown) => core.log.warn({ host: hostId, err: String(err) }, 'snapshot quota not applied'));
-    pending.set(hostId, next);
-  });
-  return {
-    close: async () => {
-      unsubscribe();
-      await Promise.allSettled(pending.values());
-    },
-  };
 }
 
 /**

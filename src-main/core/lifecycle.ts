@@ -3,14 +3,14 @@
  * unregisters it (clean_doing → clean_done → host_unregister_doing → host_unregister_done), since
  * the seed's cleanup also clears the registration. A test boot (`volume_snapshot`) boots the chosen
  * snapshot; a cutover (`volume_backup`) runs a final incremental sync with a snapshot first and
- * boots that. Snapshots beyond the host's quota are deleted after each new one (`enforceQuota`).
+ * boots that. The snapshot quota is snapshot-quota.ts's.
  */
 import { RehostError, errors } from '../../src-shared/errors.js';
 import type { EngineCore } from './engine-core.js';
 import type { HostService } from './hosts.js';
 import type { Host, Snapshot } from './model.js';
 import { BOOT_MACHINE, assertTransition } from './state-machines.js';
-import { canBoot, canStopServices, hasSnapshots } from './drivers.js';
+import { canBoot, canStopServices } from './drivers.js';
 import type { SyncService } from './sync.js';
 import type { LicenseService } from './licenses.js';
 
@@ -174,6 +174,13 @@ export class LifecycleService {
 
   /** The snapshot a boot request names, when the host may boot from it now (else a 4xx naming why). */
   private bootableSnapshot(host: Host, snapshotId: string): Snapshot {
+    // The snapshot first: one still being made is the answer to give (its sync also holds the host).
+    const asked = this.core.store.snapshots.get(snapshotId);
+    if (asked?.hostId === host.id && asked.status === 'create_doing') {
+      throw errors.conflict(`snapshot ${asked.name} is still being created (create_doing); boot it once it is create_done`, { field: 'boot.snapshot_id', hostId: host.id });
+    }
+    // The seed's overview diagram boots only from sync_snapshot_done ("sync_snapshot_done --> boot_done"):
+    // a host whose last sync failed syncs again first, even when an older snapshot is good.
     if (host.status !== 'sync_snapshot_done' || host.step !== '4') {
       throw errors.conflict(`host ${host.name} cannot boot: it is ${host.status} in step ${host.step}; sync with a snapshot and move it to the boot list (next_step) first`, {
         hostId: host.id,
@@ -230,37 +237,6 @@ export class LifecycleService {
     if (!target) return null;
     const driver = await this.core.pool.target(target);
     return canBoot(driver) ? driver.machines.console(host) : null;
-  }
-
-  /**
-   * Keeps the newest `sync_strategy.snapshot_quota` create_done snapshots and deletes the older
-   * ones, except the snapshot a running or finished test boot uses (its overlay reads from it).
-   */
-  async enforceQuota(hostId: string): Promise<void> {
-    const { store, pool, log } = this.core;
-    const host = store.hosts.get(hostId);
-    const target = host?.targetId ? store.targets.get(host.targetId) : null;
-    if (!host || !target) return;
-    const newestFirst = store.snapshots.listByHost(hostId).filter((s) => s.status === 'create_done').sort((a, b) => b.createdAt - a.createdAt);
-    const inUse = this.snapshotInUse(host);
-    const doomed = newestFirst.slice(host.syncStrategy.quota).filter((s) => s.id !== inUse);
-    if (doomed.length === 0) return;
-    const driver = await pool.target(target);
-    for (const snapshot of doomed) {
-      if (snapshot.ref !== null && hasSnapshots(driver)) await driver.snapshots.remove(snapshot.ref, AbortSignal.timeout(600_000));
-      store.snapshots.delete(snapshot.id);
-      this.core.events.emit('snapshot', snapshot.id, { host_id: hostId, status: 'deleted' });
-      log.info({ host: hostId, snapshot: snapshot.name }, 'snapshot beyond the quota deleted');
-    }
-    await store.persist();
-  }
-
-  /** The snapshot a test boot of the host is running from (booting, or booted and still up). */
-  private snapshotInUse(host: Host): string | null {
-    if (host.bootStatus !== 'boot_doing' && host.bootStatus !== 'boot_done') return null;
-    const last = this.core.store.jobs.query({ ownerId: host.id, jobType: 'Boot', page: 1, pageSize: 1 }).items[0];
-    if (!last || last.params.backup_type !== 'volume_snapshot') return null;
-    return typeof last.params.snapshot_id === 'string' ? last.params.snapshot_id : null;
   }
 
   private async bootDriver(host: Host) {

@@ -217,16 +217,20 @@ export class SyncService {
     store.snapshots.put(snapshot);
     this.core.events.emit('snapshot', snapshot.id, { host_id: host.id, status: snapshot.status });
     await ctx.step('Create snapshot', async () => {
+      let final: Snapshot = snapshot;
       try {
         const made = await driver.snapshots.create(host, volumes, snapshot.name, ctx.signal);
-        store.snapshots.put({ ...snapshot, status: 'create_done', ref: made.ref, sizeBytes: made.sizeBytes });
+        final = { ...snapshot, status: 'create_done', ref: made.ref, sizeBytes: made.sizeBytes };
+        store.snapshots.put(final);
         ctx.note('Create snapshot', snapshot.name);
       } catch (err) {
-        store.snapshots.put({ ...snapshot, status: 'create_failed', reason: err instanceof Error ? err.message : String(err) });
+        final = { ...snapshot, status: 'create_failed', reason: err instanceof Error ? err.message : String(err) };
+        store.snapshots.put(final);
         throw err;
       } finally {
-        this.core.events.emit('snapshot', snapshot.id, { host_id: host.id });
         await store.persist();
+        // Persisted first: the snapshot quota, which listens for create_done, then sees it stored.
+        this.core.events.emit('snapshot', snapshot.id, { host_id: host.id, status: final.status });
       }
     });
   }

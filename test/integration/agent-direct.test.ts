@@ -68,7 +68,7 @@ async function fullAndIncremental(name: string, disk: string, extra: Record<stri
   assert.match(opened, /transport: direct \(TLS 1\.3 TLS_AES_128_GCM_SHA256, /, opened);
   assert.match(opened, path, opened);
   assert.match(opened, /per-job certificates pinned on both sides\)/, opened);
-  assert.match((await syncStep(rh, hostId, 'Copy disk 0')).step.detail, /verified; transport direct$/);
+  assert.match((await syncStep(rh, hostId, 'Copy disk 0')).step.detail, /verified; copied in \d+\.\d\d s; transport direct$/);
 
   const changed = modifyBlocks(disk, DISK_MIB, 1, 13);
   await startSync(rh, hostId, 'incremental');

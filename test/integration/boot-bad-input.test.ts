@@ -82,6 +82,7 @@ test('boot bad input on the Local target: failed snapshot, options that cannot a
   assert.equal((await sync(id, 'full', true)).h_host_status, 'sync_snapshot_done');
   const good = (await r.api('GET', `/hosts/${id}?sheet=snapshot`)).body.data[0];
   assert.equal(good.status, 'create_done');
+  assert.deepEqual([good.is_available, good.display_is_available, good.reason], [true, 'true', null]);
 
   // A snapshot that could not be made: create_failed with the reason, the host retryable, and never bootable.
   const snapshots = join(targetDir, id, 'snapshots');
@@ -92,6 +93,9 @@ test('boot bad input on the Local target: failed snapshot, options that cannot a
   const sheet = (await r.api('GET', `/hosts/${id}?sheet=snapshot`)).body.data;
   const bad = sheet.find((s: any) => s.status === 'create_failed');
   assert.ok(bad, JSON.stringify(sheet));
+  assert.deepEqual([bad.is_available, bad.display_is_available], [false, 'false']);
+  assert.match(bad.reason, new RegExp(`^EPERM: operation not permitted, mkdir '${snapshots}/${bad.snapshot_name}'$`), 'the reason is the file system\'s refusal, naming the folder');
+  assert.match(bad.snapshot_name, /^HyperMotion-\d{8}T\d{6}$/);
   assert.equal(readFileSync(join(targetDir, id, 'disk-0.qcow2')).length > 0, true, 'the volume is still there after the failed snapshot');
   assert.equal((await sync(id, 'incremental', false)).h_host_status, 'sync_snapshot_done', 'retried');
   assert.equal((await r.api('POST', '/hosts', { ids: [id], next_step: { step: '4' } })).status, 200);

@@ -4,12 +4,13 @@
  * second with the second; a cutover after a further change boots the newest data from a copy that
  * cleanup keeps. Bad input: unknown snapshot, too-small flavor, boot while syncing, QEMU missing
  * (a failed job, then a successful retry). The snapshot quota never deletes the snapshot a
- * running test boot uses. A VM survives an engine crash and cleanup still stops it.
+ * running test boot uses. VMs survive an engine crash; cleanup still stops the test machine and
+ * removes everything it made for the host, while the migrated server keeps running from its copy.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { addTarget, assignTarget, bootAndWait, hostRow, killProcessesWith, processesWith, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
@@ -44,6 +45,7 @@ test('busybox image: test boots from old and new snapshots, cutover, cleanup', {
   await r.login();
   const id = await registerImageHost(r, images);
   await assignTarget(r, id, await addTarget(r, { cloud_type: 'Local', path: targetDir }));
+  const targetBefore = readdirSync(targetDir);
   await syncWait(id, 'full');
   const gen2 = writeDataRegion(disk);
   await syncWait(id, 'incremental');
@@ -128,16 +130,23 @@ test('busybox image: test boots from old and new snapshots, cutover, cleanup', {
   assert.equal(after1.host.h_boot_status, 'boot_done', JSON.stringify(after1.job));
   assert.equal(runningVms(cut.host.cloud_instance_id), true, 'the cutover machine still runs');
 
-  // The engine crashes; after a restart cleanup still stops the machine it started
+  // The engine crashes; after a restart cleanup still stops the test machine it started (found
+  // through its record), removes everything it made for the host, and leaves the migrated server be.
   await r.kill();
   assert.equal(runningVms(cut.host.cloud_instance_id), true, 'the migrated machine outlives the engine');
   r = await startRehost({ dataDir });
   await r.login();
   assert.equal((await r.api('POST', '/hosts', { ids: [id], clean: { force: false } })).status, 200);
   await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 60_000);
-  assert.equal(runningVms(cut.host.cloud_instance_id), false, 'cleanup stopped the migrated machine');
-  assert.equal(runningVms(after1.host.cloud_instance_id), false, 'and the test machine');
-  assert.deepEqual(readdirSync(targetDir).sort(), ['migrated'], 'only the cutover copy is left');
-  assert.ok(existsSync(join(targetDir, 'migrated', migrated[0]!, 'disk-0.raw')));
+  assert.equal(runningVms(after1.host.cloud_instance_id), false, 'cleanup stopped the test machine');
+  assert.deepEqual(readdirSync(targetDir).sort(), [...targetBefore, 'migrated'].sort(), 'only the migrated copy is left');
+  assert.deepEqual(readdirSync(join(targetDir, 'migrated')), migrated);
+  assert.deepEqual(readdirSync(join(targetDir, 'migrated', migrated[0]!)).sort(), ['console.log', 'disk-0.raw', 'qemu.log', 'start.sh']);
+  await new Promise((res) => setTimeout(res, 2000));
+  const [pid] = processesWith(`rehost-${cut.host.cloud_instance_id}`);
+  assert.ok(pid, 'the migrated server keeps running after cleanup');
+  const disks = readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } }).filter((l) => l.includes(targetDir));
+  assert.ok(disks.includes(join(targetDir, 'migrated', migrated[0]!, 'disk-0.raw')), disks.join(', '));
+  assert.deepEqual(disks.filter((l) => l.endsWith('(deleted)')), [], 'it holds no file cleanup removed');
   console.log(`# total: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

@@ -90,7 +90,10 @@ test('raw copy: fix-up is idempotent and leaves nothing attached; busybox disk s
   const disk = copyOf(fixture(), 'direct.raw');
   const first = await fixupLinuxGuest(disk, { signal, log: quiet });
   assert.equal(first.status, 'done');
+  // virt-v2v-in-place cannot run here (not installed, or no kernel for its appliance): the chroot path, saying why.
   assert.equal(first.path, 'chroot');
+  assert.match(first.pathReason, /^virt-v2v-in-place not used: (virt-v2v-in-place is not installed|libguestfs cannot launch its appliance here)/);
+  assert.ok(first.summary.endsWith(`(${first.pathReason})`), first.summary);
   const byName = Object.fromEntries(first.steps.map((s) => [s.name, s]));
   assert.match(byName['Find Linux root']!.detail, /Debian GNU\/Linux 12 .* partition 1 \(ext4/);
   assert.equal(byName['Virtio drivers in initramfs']!.status, 'done', JSON.stringify(first.steps));
@@ -162,7 +165,7 @@ test('Debian image: no boot on virtio without fix-up; through the API the fix-up
   const { host: h, job } = await bootAndWait(r, id, boot, 1_000_000);
   assert.equal(h.h_boot_status, 'boot_done', JSON.stringify(job));
   const detail: string = job.steps[0].detail;
-  assert.match(detail, /OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done, Network interface names: done, VMware tools removed: done, Boot options without cloud-init: done/);
+  assert.match(detail, /OS fix-up \(chroot\) of Debian GNU\/Linux 12 \(bookworm\): Virtio drivers in initramfs: done, \/etc\/fstab device names: done, Boot loader config: done, Network interface names: done, VMware tools removed: done, Boot options without cloud-init: done \(virt-v2v-in-place not used: /, 'the step says which path ran and why');
   assert.match(detail, /MIGRATION-BOOT-OK host=migsrc-legacy .*root=\/dev\/vda1 net=ens192:10\.0\.2\.50\/24/, 'the fixed IP is on the kept interface name');
   const log = readFileSync(join(dataDir, 'logs', 'rehost.log'), 'utf8');
   assert.match(log, /root password set \(admin_pass\); 1 key\(s\) in \/root\/\.ssh\/authorized_keys; set 10\.0\.2\.50\/24 in \/etc\/systemd\/network\/10-ens192\.network/);

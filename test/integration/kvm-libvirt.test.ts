@@ -1,11 +1,12 @@
 /**
  * The KVM target with libvirt on the "KVM host": a real libvirtd (test/peers/libvirt.ts, in its own
- * network namespace) and a real sshd on 127.0.0.1. The busybox image is synced over SFTP and
- * qemu-nbd, snapshots freeze qcow2 layers there, a test boot from the first snapshot runs as a
+ * network namespace) and a real sshd on 127.0.0.1. The busybox image is synced by the sink agent on the host (raw base, then
+ * qcow2 layers through qemu-nbd), snapshots freeze layers there, a test boot from the first snapshot runs as a
  * transient libvirt domain on the peer's network (Rehost's MAC on the NIC, a read-only cloud-init
  * seed with a fixed IP and a key, the guest agent channel) and shows the first data on its console, a cutover runs as a persistent
- * domain with the newest data, and cleanup leaves `virsh list --all` and the host folder as they
- * were (plus the kept cutover copy). Needs root, QEMU, openssh-server and libvirt.
+ * domain with the newest data, and cleanup removes every domain and file it made to sync and test
+ * the host, while the migrated server (the persistent cutover domain, its copy and the console log
+ * its XML names) stays and keeps running. Needs root, QEMU, openssh-server and libvirt.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,10 +125,19 @@ test('KVM target with libvirt: snapshots as qcow2 deltas, test boot and cutover 
 
   assert.equal((await r.api('POST', '/hosts', { ids: [id], clean: { force: false } })).status, 200);
   await waitFor('cleaned', async () => (await r!.api('GET', '/hosts')).body.total === 0, 60_000);
-  assert.equal(libvirt.virsh('list', '--all', '--name'), domainsBefore, 'cleanup stopped and undefined every domain it made');
-  assert.deepEqual(readdirSync(remote), ['migrated'], 'only the cutover copy is left on the KVM host');
+  const migratedDomain = `rehost-${id}-${instance}`;
+  const names = (text: string) => text.split('\n').map((n) => n.trim()).filter(Boolean).sort();
+  assert.deepEqual(names(libvirt.virsh('list', '--all', '--name')), [...names(domainsBefore), migratedDomain].sort(), 'cleanup removed every test domain and kept the migrated server');
+  assert.equal(libvirt.virsh('domstate', migratedDomain).trim(), 'running', 'the migrated server keeps running');
+  assert.deepEqual(readdirSync(remote).sort(), [id, 'migrated'].sort());
+  assert.deepEqual(readdirSync(join(remote, id, 'machines')), [`${instance}.console.log`], 'only the console log the migrated domain names is left of the host folder');
+  assert.deepEqual(readdirSync(join(remote, id)), ['machines']);
   assert.deepEqual(processesWith('qemu-nbd', remote), [], 'no qemu-nbd left');
   const kept = readdirSync(join(remote, 'migrated'));
   assert.equal(kept.length, 1);
   assert.deepEqual(readdirSync(join(remote, 'migrated', kept[0]!)).sort(), ['disk-0.raw', 'domain.xml'], 'the cutover disk and its domain XML, to define it again by hand');
+  // The migrated server is the user's from here on; the test removes it itself.
+  libvirt.virsh('destroy', migratedDomain);
+  libvirt.virsh('undefine', migratedDomain);
+  assert.deepEqual(names(libvirt.virsh('list', '--all', '--name')), names(domainsBefore));
 });

@@ -8,14 +8,14 @@
  *
  *   <path>/<host id>/disk-<n>.qcow2|.raw, layers/, snapshots/<name>/, boot/<instance>/, machines/<instance>.*
  *   <path>/keypairs/<name>.pub           public keys boot's keypair_id names
- *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup
+ *   <path>/migrated/<host id>-<stamp>/   cutover copies, kept by cleanup (the migrated server runs from them)
  */
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
 import type { Host, Snapshot, Volume } from '../../core/model.js';
 import { KVM_FLAVORS, RESOURCES, type KvmLayout } from './layout.js';
-import type { Libvirt } from './libvirt.js';
+import { domainPrefix, type Libvirt } from './libvirt.js';
 import { KvmMachines } from './machines.js';
 import { KvmAgents } from './agents.js';
 import { KvmGuests } from './guest-setup.js';
@@ -109,17 +109,29 @@ export class KvmTarget implements TargetDriver {
   }
 
   /**
-   * Stops the host's machines and qemu-nbd servers and removes `<path>/<host>`; cutover copies in
-   * `<path>/migrated/` stay; so does the agent runtime cache until the target is deleted.
+   * Stops the host's test machines and qemu-nbd servers and removes what Rehost made to sync and
+   * test it under `<path>/<host>`. The migrated server is never touched: a cutover machine keeps
+   * running from its copy in `<path>/migrated/`; a persistent libvirt cutover domain also keeps its
+   * console log (`machines/<instance>.console.log`, which its XML names: libvirt would not start
+   * it again without that folder), the only thing left in the host folder then. The agent runtime
+   * cache stays until the target is deleted.
    */
   async cleanup(host: Host, volumes: Volume[], _snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
+    const hostDir = this.layout.hostDir(host.id);
+    const dir = sh(hostDir);
+    const prefix = domainPrefix(host.id);
+    const keep =
+      `keep=; if command -v virsh >/dev/null 2>&1 && names=$(${this.libvirt.virsh('list', '--all', '--persistent', '--name')} 2>/dev/null); then ` +
+      `for n in $names; do case "$n" in ${sh(prefix)}*) keep="$keep \${n#${prefix}}.console.log";; esac; done; fi`;
+    const remove =
+      `if [ -z "$keep" ]; then rm -rf -- ${dir}; else find ${dir} -mindepth 1 -maxdepth 1 ! -name machines -exec rm -rf -- {} +; ` +
+      `for f in ${dir}/machines/* ${dir}/machines/.[!.]*; do [ -e "$f" ] || continue; case " $keep " in *" $(basename "$f") "*) ;; *) rm -rf -- "$f";; esac; done; fi`;
     try {
-      await this.machines.stopAll(host, signal);
+      await this.machines.stopAll(host, signal, 'test');
       await Promise.all([...this.sinks].filter(([, path]) => volumes.some((v) => v.ref === path)).map(([sink]) => sink.close().catch(() => undefined)));
-      const dir = this.layout.hostDir(host.id);
       // qemu-nbd servers an interrupted sync left hold the volumes' files.
-      const nbd = volumes.filter((v) => v.ref.startsWith(`${dir}/`)).map((v) => stopNbdScript(nbdPidFile(v.ref), v.ref));
-      await this.ssh.exec(`${[...nbd, 'true'].join('; ')}; rm -rf -- ${sh(dir)}`, signal);
+      const nbd = volumes.filter((v) => v.ref.startsWith(`${hostDir}/`)).map((v) => stopNbdScript(nbdPidFile(v.ref), v.ref));
+      await this.ssh.exec(`${[...nbd, 'true'].join('; ')}; ${keep}; ${remove}`, signal);
     } catch (err) {
       if (!force) throw err;
       this.deps.log.warn({ host: host.id, err: String(err) }, 'forced cleanup went on past an error');

@@ -22,7 +22,18 @@ export interface ConsoleWatch {
    * resolves with the text to report, or null while the guest is not there yet.
    */
   ready?: { probe: () => Promise<string | null>; everyMs: number };
+  /**
+   * QEMU's own log (its stderr): an accelerator error there (KVM's "internal error", emulation
+   * failure) stops the guest without QEMU exiting, so it is a failure of its own kind. `from`:
+   * its size before this machine started (the log is appended to across restarts).
+   */
+  qemuLog?: { path: string; from: number };
 }
+
+/** QEMU reported that its accelerator cannot run this guest (the machine is stopped, QEMU still up). */
+export class HypervisorFailure extends Error {}
+
+const HYPERVISOR_FAILURE = /KVM internal error.*|emulation failure.*|kvm run failed.*/;
 
 /** The last `max` bytes of a file as text ('' when it is missing). */
 export async function readTail(path: string, max: number): Promise<string> {
@@ -70,6 +81,8 @@ export async function watchConsole(w: ConsoleWatch): Promise<string> {
     }
     const failed = matchLine(clean, w.fail);
     if (failed !== null) throw bootFailed(`the console reported a failure: ${failed}`, clean);
+    const stuck = w.qemuLog ? HYPERVISOR_FAILURE.exec((await readFrom(w.qemuLog.path, w.qemuLog.from)).toString('utf8')) : null;
+    if (stuck) throw new HypervisorFailure(`QEMU stopped the machine: ${stuck[0].trim()}`);
     if (exitCode !== undefined) throw bootFailed(`QEMU exited (code ${exitCode}) before the machine finished booting`, clean);
     if (w.signal.aborted) throw bootFailed(`boot aborted: ${w.signal.reason instanceof Error ? w.signal.reason.message : 'cancelled'}`, clean);
     if (Date.now() > deadline) throw bootFailed(`no login prompt or boot marker ${w.marker.source} within ${Math.round(w.timeoutMs / 1000)} s`, clean);

@@ -94,6 +94,8 @@ test('a folder that cannot be created gives a clear error naming config.path', a
     return true;
   });
   await assert.rejects(t.prepareVolumes(host([MiB]), signal), /not a writable folder/);
+  // Node's recursive mkdir never returns under /proc (ENOENT for every new entry): this fails at once.
+  if (process.platform === 'linux') await assert.rejects(target('/proc/rehost-no-such-folder/disks').verify(AbortSignal.timeout(5000)), /^RehostError: config\.path: \/proc\/rehost-no-such-folder\/disks is not a writable folder \(ENOENT/);
 });
 
 test('listResources answers the declared kinds only', async () => {
@@ -272,7 +274,7 @@ test('removing a snapshot layer a reader holds locked rebuilds the next layer in
   assert.notEqual(statSync(join(s2.ref, 'disk-0.qcow2')).ino, s1Inode, 'rebuilt, not committed into the locked s1');
 });
 
-test('cleanup removes only the host folder, leaving the target folder as it was; a missing root needs force', async () => {
+test('cleanup removes only the host folder, leaving the target folder as it was; a missing root or missing parts need force', async () => {
   const root = join(dir, 'clean');
   const t = target(root);
   await t.verify(signal);
@@ -291,7 +293,14 @@ test('cleanup removes only the host folder, leaving the target folder as it was;
   assert.ok(existsSync(join(root, b.id, 'disk-0.qcow2')));
   assert.equal(readFileSync(outside, 'utf8'), 'keep');
   await t.cleanup(a, volsA, [], false, signal);
-  await t.cleanup(b, [], [], false, signal);
+  // A snapshot layer removed by hand: refused without force, naming it; force removes the rest.
+  const volsB = await prepare(t, b);
+  const snapB = await t.snapshots!.create(b, volsB, 'snap2', signal);
+  const recordB = { id: 'y', hostId: b.id, targetId: 't', name: 'snap2', status: 'create_done' as const, sizeBytes: 0, reason: null, ref: snapB.ref, createdAt: 0 };
+  rmSync(join(snapB.ref, 'disk-0.qcow2'));
+  await assert.rejects(t.cleanup(b, volsB, [recordB], false, signal), (e: unknown) => RehostError.is(e, 'CONFLICT') && /snapshot snap2 disk 0 in .*snap2; clean with force/.test(e.message));
+  assert.ok(existsSync(join(root, b.id, 'disk-0.qcow2')), 'nothing was removed');
+  await t.cleanup(b, volsB, [recordB], true, signal);
   assert.deepEqual(readdirSync(root), before, 'nothing left behind');
 
   const gone = target(join(dir, 'never-made'));

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, parse, sep } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
 import type { ResourceKind } from '../../../src-shared/states.js';
 import type { DiskSink, DriverDeps, TargetCapabilities, TargetDriver, TargetInventory, TargetSnapshots } from '../../core/drivers.js';
@@ -17,7 +17,7 @@ import { NbdSink } from './nbd-sink.js';
 import { createLayer, directBase, hasQemuTools, imageInfo, resizeImage } from './qcow2.js';
 import { isLocalResource, LOCAL_RESOURCES, presets } from './presets.js';
 import { LocalMachines } from './machines.js';
-import { createSnapshots, repairFrozenLayer, supportsReflink } from './snapshots.js';
+import { createSnapshots, repairFrozenLayer, snapshotDisk, supportsReflink } from './snapshots.js';
 
 type PreparedVolume = Omit<Volume, 'id' | 'createdAt'>;
 
@@ -34,6 +34,21 @@ function rootError(root: string, err: unknown): RehostError {
   };
   const reason = why[code] ?? (err instanceof Error ? err.message : String(err));
   return new RehostError('VALIDATION', `config.path: ${root} is not a writable folder (${reason})`, { field: 'config.path' }, { cause: err });
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir never returns for a path under a
+ * folder that refuses new entries with ENOENT (/proc, some FUSE mounts); this one fails.
+ */
+async function makeFolder(path: string): Promise<void> {
+  const { root } = parse(path);
+  let current = root;
+  for (const part of path.slice(root.length).split(sep).filter(Boolean)) {
+    current = join(current, part);
+    await mkdir(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
 }
 
 /** The TargetDriver behind `createLocalTarget`. */
@@ -60,7 +75,7 @@ export class LocalTarget implements TargetDriver {
     const root = this.layout.root;
     const probe = join(root, `.rehost-probe-${randomUUID()}`);
     try {
-      await mkdir(root, { recursive: true });
+      await makeFolder(root);
       await writeFile(probe, 'rehost');
     } catch (err) {
       throw rootError(root, err);
@@ -234,9 +249,13 @@ export class LocalTarget implements TargetDriver {
   }
 
   /**
-   * Stops the host's machines, then removes `<root>/<host id>` and nothing else: cutover copies in
-   * `<root>/migrated/` stay (the migrated server runs from them; `start.sh` there restarts it). Refs outside it are not followed. A missing root
-   * without `force` is an error: it more likely means an unmounted drive than nothing to clean.
+   * Removes everything Rehost made on this target to sync and test the host: its test machines
+   * (stopped first), volumes, snapshot layers, overlays, seeds and machine records, i.e.
+   * `<root>/<host id>`. The migrated server is never touched: a cutover machine keeps running
+   * from its copy in `<root>/migrated/` (with its `start.sh` and console), which no cleanup
+   * removes. Refs outside the host folder are not followed. Without `force`, a missing root (an
+   * unmounted drive?) or a snapshot or volume file that is gone (removed by hand?) refuses the
+   * cleanup and names what is missing; `force` removes whatever is still there.
    */
   async cleanup(host: Host, volumes: Volume[], snapshots: Snapshot[], force: boolean, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
@@ -249,7 +268,15 @@ export class LocalTarget implements TargetDriver {
       if (force) return;
       throw new RehostError('CONFLICT', `config.path: ${this.layout.root} is not there (an unmounted drive?); clean with force to drop the records anyway`, { field: 'config.path', hostId: host.id });
     }
-    await this.machines.stopAll(host);
+    const hostThere = await stat(dir).then(() => true, () => false);
+    // No host folder is nothing to clean (cleaned before); one with files gone was broken by hand.
+    if (!force && hostThere) {
+      const missing = await missingParts(volumes, snapshots);
+      if (missing.length > 0) {
+        throw new RehostError('CONFLICT', `parts of host ${host.name} are already missing on the target: ${missing.join(', ')}; clean with force to remove the rest`, { field: 'clean.force', hostId: host.id });
+      }
+    }
+    await this.machines.stopAll(host, 'test');
     // qemu-nbd servers of an interrupted sync hold files in the folder.
     await Promise.all([...this.sinks].filter(([, path]) => Layout.isInside(dir, path)).map(([sink]) => sink.close()));
     const refs = [...volumes.map((v) => v.ref), ...snapshots.map((s) => s.ref).filter((r): r is string => r !== null)];
@@ -257,10 +284,27 @@ export class LocalTarget implements TargetDriver {
       if (!Layout.isInside(dir, ref)) this.deps.log.warn({ host: host.id, ref }, 'ref outside the host folder left alone');
     }
     await rm(dir, { recursive: true, force: true });
-    this.deps.log.info({ host: host.id, dir }, 'host data removed');
+    this.deps.log.info({ host: host.id, dir, force }, 'host data removed; migrated copies in migrated/ are kept');
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.sinks.keys()].map((s) => s.close()));
   }
+}
+
+/** Volume files and create_done snapshot files the records name but the folder no longer has. */
+async function missingParts(volumes: Volume[], snapshots: Snapshot[]): Promise<string[]> {
+  const there = async (p: string) => stat(p).then(() => true, () => false);
+  const missing: string[] = [];
+  for (const v of volumes) {
+    // `.next`: a snapshot interrupted between its renames; the next prepare puts it in place.
+    if (!(await there(v.ref)) && !(await there(`${v.ref}.next`))) missing.push(`volume ${v.ref}`);
+  }
+  for (const s of snapshots.filter((x) => x.status === 'create_done' && x.ref !== null)) {
+    for (const v of volumes) {
+      const found = await snapshotDisk(s.ref!, v.diskIndex).then(() => true, () => false);
+      if (!found) missing.push(`snapshot ${s.name} disk ${v.diskIndex} in ${s.ref}`);
+    }
+  }
+  return missing;
 }

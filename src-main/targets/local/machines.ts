@@ -8,11 +8,12 @@
  *   independent of every snapshot and volume, and outside the host folder so cleanup keeps it.
  *
  * A new test boot stops the host's previous test machine; a cutover stops every machine of the
- * host, but a later test boot leaves a cutover machine (the migrated server) running. Each machine has a record
- * `<host>/machines/<instance>.json` (pid, console path), so a restarted engine can still stop it.
+ * host; a later test boot and cleanup leave a cutover machine (the migrated server) running. Each
+ * machine has a record `<host>/machines/<instance>.json` (pid, console path), so a restarted
+ * engine can still stop it; a cutover's console and QEMU log live beside its disks in `migrated/`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RehostError } from '../../../src-shared/errors.js';
@@ -20,37 +21,22 @@ import type { BootRequest, BootResult, TargetMachines } from '../../core/drivers
 import type { Host, Volume } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
 import { buildSeed, checkGuestOptions, hashPassword, macFor, nocloudFiles, publicKeys, userNet, wantsCloudInit } from './cloud-init.js';
-import { watchConsole, readTail } from './console.js';
-import { guestAgentPing } from './guest-agent.js';
+import { readTail } from './console.js';
 import type { Layout } from './layout.js';
 import { presets } from './presets.js';
-import { checkQemu, chooseAccel, createOverlay, qemuArgs, qemuBinary, startVm } from './qemu.js';
+import { checkQemu, createOverlay, qemuBinary } from './qemu.js';
+import { killVm, runVerified, type MachineRecord } from './vm-run.js';
 import { flattenToRaw } from './qcow2.js';
 import { copySparse, snapshotDisk } from './snapshots.js';
 import { fixupBootDisk, type GuestSettings } from '../../fixup/index.js';
 
 const GiB = 1024 ** 3;
 const DEFAULT_TIMEOUT_S = 600;
+/** `GET /hosts/:id/console` answers at most this much: the last 256 KiB. */
+export const CONSOLE_TAIL_BYTES = 256 * 1024;
 /** A login prompt, or the marker the migration fixtures print. */
 const DEFAULT_MARKER = String.raw`MIGRATION-BOOT-OK|\blogin:\s*$`;
 const FAIL_PATTERN = /MIGRATION-BOOT-FAIL|Kernel panic|No bootable device|Boot failed|Gave up waiting for root/;
-
-interface MachineRecord {
-  instanceId: string;
-  pid: number;
-  kind: 'test' | 'cutover';
-  snapshotRef: string;
-  /** Overlays (test) or the migrated copy (cutover). */
-  dir: string;
-  consolePath: string;
-  /** The guest agent's socket (outside the target folder: unix socket paths are short). */
-  agentSocket?: string;
-  startedAt: number;
-}
-
-/** How often boot verification asks the guest agent, and how long one answer may take. */
-const AGENT_PROBE_EVERY_MS = 3000;
-const AGENT_PROBE_TIMEOUT_MS = 1500;
 
 interface Flavor {
   id: string;
@@ -98,39 +84,49 @@ export class LocalMachines implements TargetMachines {
     const fixup = disks[0] ? await fixupBootDisk(disks[0], options, signal, this.log, { nicMacs: [guest.mac], settings: guest.settings }).catch(dropCopy) : null;
     const machines = this.layout.machinesDir(host.id);
     await mkdir(machines, { recursive: true });
-    const consolePath = join(machines, `${instanceId}.console.log`);
-    await writeFile(consolePath, '');
-    const accel = await chooseAccel(binary);
+    // A cutover machine's console and QEMU log go beside its disks: cleanup removes the host
+    // folder, and the migrated server must keep them (and run without anything in it).
+    const cutover = kind === 'cutover';
+    const logDir = cutover ? dir : machines;
+    const consolePath = join(logDir, cutover ? 'console.log' : `${instanceId}.console.log`);
     const agentSocket = join(tmpdir(), `rehost-qga-${instanceId}.sock`);
-    const args = qemuArgs({ instanceId, accel, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath, mac: guest.mac, agentSocket, ...guest.vm });
-    if (kind === 'cutover') await writeStartScript(dir, binary, args);
-    const started = Date.now();
-    const vm = await startVm(binary, args, join(machines, `${instanceId}.qemu.log`));
-    const record: MachineRecord = { instanceId, pid: vm.pid, kind, snapshotRef, dir, consolePath, agentSocket, startedAt: started };
-    await writeFile(join(machines, `${instanceId}.json`), JSON.stringify(record));
-    this.log.info({ host: host.id, instanceId, pid: vm.pid, kind, accel }, 'machine started');
+    const current: { record: MachineRecord | null } = { record: null };
     try {
-      const ready = { probe: async () => ((await guestAgentPing(agentSocket, AGENT_PROBE_TIMEOUT_MS)) ? 'the QEMU guest agent answered guest-ping' : null), everyMs: AGENT_PROBE_EVERY_MS };
-      const line = await watchConsole({ consolePath, marker, fail: FAIL_PATTERN, exited: vm.exited, timeoutMs: this.timeoutMs(options), signal, ready, ...(request.onConsole ? { onText: request.onConsole } : {}) });
-      const where = kind === 'cutover' ? `; disks kept in ${dir}` : '';
-      return { instanceId, detail: `${fixup ? `${fixup.summary}; ` : ''}${kind === 'cutover' ? 'cutover' : 'test boot'} under ${version} (${accel}, ${flavor.id}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${line}${where}${guest.note}` };
+      const run = await runVerified({
+        binary,
+        spec: { instanceId, vcpus: flavor.vcpus, ramMiB: flavor.ram_mib, disks, consolePath, mac: guest.mac, agentSocket, ...guest.vm },
+        record: { instanceId, kind, snapshotRef, dir, consolePath, agentSocket },
+        recordPath: join(machines, `${instanceId}.json`),
+        qemuLog: join(logDir, cutover ? 'qemu.log' : `${instanceId}.qemu.log`),
+        watch: { marker, fail: FAIL_PATTERN, timeoutMs: this.timeoutMs(options), signal, ...(request.onConsole ? { onText: request.onConsole } : {}) },
+        log: this.log.child({ host: host.id }),
+        current,
+      });
+      const how = `${cutover ? 'cutover' : 'test boot'} under ${version} (${run.accel}, ${flavor.id}) in ${((Date.now() - run.startedAt) / 1000).toFixed(1)} s`;
+      const kvm = run.fellBack ? ` (KVM failed here, so TCG: ${run.fellBack})` : '';
+      return { instanceId, detail: `${fixup ? `${fixup.summary}; ` : ''}${how}${kvm}: ${run.line}${cutover ? `; disks kept in ${dir}` : ''}${guest.note}` };
     } catch (err) {
-      await this.stop(host.id, record);
-      if (kind === 'cutover') await rm(dir, { recursive: true, force: true });
+      if (current.record) await this.stop(host.id, current.record);
+      // A machine that never started leaves no record: its overlays (or copy) go here.
+      if (cutover || !current.record) await rm(dir, { recursive: true, force: true });
       throw err;
     }
   }
 
-  /** The newest console file of the host, also after a failed boot (its machine record is gone then). */
+  /**
+   * The newest console of the host's machines: test boots' in its machines folder (kept after a
+   * failed boot, whose record is gone), a cutover's beside its disks (found through its record).
+   */
   async console(host: Host): Promise<string | null> {
     const dir = this.layout.machinesDir(host.id);
     const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.console.log'));
-    const dated = await Promise.all(names.map(async (n) => ({ path: join(dir, n), at: (await stat(join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
-    const latest = dated.sort((a, b) => b.at - a.at)[0];
-    return latest ? readTail(latest.path, 256 * 1024) : null;
+    const paths = new Set([...names.map((n) => join(dir, n)), ...(await this.records(host.id)).map((r) => r.consolePath)]);
+    const dated = await Promise.all([...paths].map(async (path) => ({ path, at: (await stat(path).catch(() => null))?.mtimeMs ?? -1 })));
+    const latest = dated.filter((d) => d.at >= 0).sort((a, b) => b.at - a.at)[0];
+    return latest ? readTail(latest.path, CONSOLE_TAIL_BYTES) : null;
   }
 
-  /** Stops the host's machines: all of them (cleanup, cutover) or only test boots. */
+  /** Stops the host's machines: all of them (a new cutover) or only test boots (a test boot, cleanup). */
   async stopAll(host: Host, which: 'all' | 'test' = 'all'): Promise<void> {
     for (const record of await this.records(host.id)) {
       if (which === 'all' || record.kind === 'test') await this.stop(host.id, record);
@@ -243,46 +239,6 @@ function folderError(root: string, err: unknown): unknown {
   if (!code || !['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'EDQUOT'].includes(code)) return err;
   const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'it is full' : 'it is not writable';
   return new RehostError('CONFLICT', `config.path: cannot create the machine's disks in the target folder ${root}: ${why} (${(err as Error).message})`, { field: 'config.path' }, { cause: err });
-}
-
-/** SIGTERM, then SIGKILL; only when the pid still runs this instance (pids are reused). */
-async function killVm(record: MachineRecord): Promise<void> {
-  if (!(await isOurs(record))) return;
-  try {
-    process.kill(record.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    if (!(await isOurs(record))) return;
-  }
-  try {
-    process.kill(record.pid, 'SIGKILL');
-  } catch {
-    // gone meanwhile
-  }
-}
-
-async function isOurs(record: MachineRecord): Promise<boolean> {
-  if (process.platform === 'linux') {
-    const cmdline = await readFile(`/proc/${record.pid}/cmdline`, 'utf8').catch(() => '');
-    const state = await readFile(`/proc/${record.pid}/stat`, 'utf8').catch(() => '');
-    return cmdline.includes(`rehost-${record.instanceId}`) && !/^\d+ \(.*\) Z/.test(state);
-  }
-  try {
-    process.kill(record.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** So the migrated server can be started again by hand after an engine or host restart. */
-async function writeStartScript(dir: string, binary: string, args: string[]): Promise<void> {
-  const interactive = args.map((a) => (a.startsWith('file:') ? 'mon:stdio' : a));
-  const quoted = [binary, ...interactive].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  await writeFile(join(dir, 'start.sh'), `#!/bin/sh\n# Starts the migrated machine as Rehost booted it at cutover.\nexec ${quoted}\n`, { mode: 0o755 });
 }
 
 function stamp(at: number): string {

@@ -57,6 +57,14 @@ export function chooseAccel(binary: string): Promise<'kvm' | 'tcg'> {
   return kvmProbe.then((ok) => (ok ? 'kvm' : 'tcg'));
 }
 
+/**
+ * KVM passed the probe but failed real guest code (vm-run.ts saw QEMU's internal error): every
+ * later machine of this process runs under TCG.
+ */
+export function markKvmUnusable(): void {
+  kvmProbe = Promise.resolve(false);
+}
+
 export interface VmSpec {
   instanceId: string;
   accel: 'kvm' | 'tcg';

@@ -137,6 +137,8 @@ async function settingRoutes(app: App, engine: Engine): Promise<void> {
         throw errors.validation('transfer_speed', 'must be 0 (unlimited) or at least 1 Mbps');
       }
       const host = await engine.hosts.setSyncStrategy(request.params.id, strategyPatch(b));
+      // A lowered quota prunes now, so the answer lists what is kept.
+      if (b.snapshot_quota !== undefined) await engine.quota.changed(host.id);
       return hostSnapshots(engine, host, 1, 10);
     },
   );
