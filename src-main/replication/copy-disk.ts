@@ -75,6 +75,8 @@ export class DiskCopy {
   private backgroundFailure: Error | null = null;
   /** Sink writes not yet finished (at most WRITES_AHEAD + 1). */
   private readonly writes = new Set<Promise<void>>();
+  /** Chunks forwarded to a sink agent and not answered yet (transport direct). */
+  private readonly forwarding = new Set<number>();
   /** Checks what each checkpoint made durable while the copy goes on (verifier.ts). */
   private verifier: ChunkVerifier | null = null;
   /** Set when the source disk sends chunks to the sink itself (transport direct to a sink agent). */
@@ -349,10 +351,14 @@ export class DiskCopy {
     this.state.digests[index] = UNKNOWN_DIGEST;
     setBit(this.state.done, index);
     const chunk = { offset: index * this.chunkSize, length, held, zero: this.plan[index] === ChunkAction.Zero };
+    this.forwarding.add(index);
     const write = forwarder.forward(chunk, signal).then(
       async (got) => {
         this.state.digests[index] = got.digest;
+        this.forwarding.delete(index);
         this.done += length;
+        // Answers may come long after their dispatch (a paced source): checkpoints keep to the clock.
+        if (Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointForwards(index + 1);
         if (!got.written) return void this.chunksSkipped++;
         setBit(this.state.written, index);
         this.chunksSent++;
@@ -371,7 +377,7 @@ export class DiskCopy {
     const forget = () => void this.writes.delete(write);
     write.then(forget, forget);
     this.writes.add(write);
-    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointInBackground(index + 1);
+    if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointForwards(index + 1);
     const ahead = this.throttle === UNLIMITED ? FORWARDS_AHEAD : 0;
     while (this.writes.size > ahead) await Promise.race(this.writes).catch(() => undefined);
     if (this.backgroundFailure !== null) throw this.backgroundFailure;
@@ -381,10 +387,9 @@ export class DiskCopy {
    * Makes everything written so far durable, then records it: chunks below `cursor` are done,
    * and nothing at or past `cursor + WRITE_WINDOW` will be written before the next checkpoint.
    */
-  private checkpoint(cursor: number): Promise<void> {
+  private checkpoint(cursor: number, writes: Promise<void>[] = [...this.writes]): Promise<void> {
     // Writes started so far end before the flush (a failed one already made its chunk unknown,
     // so the rest is still worth keeping); one checkpoint at a time, in order.
-    const writes = [...this.writes];
     const next = this.checkpoints.then(async () => {
       await Promise.allSettled(writes);
       await this.checkpointNow(cursor);
@@ -402,6 +407,18 @@ export class DiskCopy {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = Date.now();
     this.checkpoint(cursor).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /**
+   * A background checkpoint while chunks are forwarded: it claims only the chunks below the
+   * first unanswered one (at most `limit`), all answered, so it waits for no forward in flight
+   * (one to a sink that is going away may never end) and a sink lost meanwhile costs only those.
+   */
+  private checkpointForwards(limit: number): void {
+    const cursor = Math.min(limit, ...this.forwarding);
+    this.sinceCheckpoint = 0;
+    this.lastCheckpoint = Date.now();
+    this.checkpoint(cursor, []).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
   }
 
   private async checkpointNow(cursor: number): Promise<void> {
