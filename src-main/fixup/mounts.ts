@@ -67,16 +67,20 @@ export class Attachments {
   /** A loop device over `[offset, offset+size)` of `file`. */
   async loop(file: string, offset: number, size: number, readOnly: boolean): Promise<string> {
     const args = ['--find', '--show', '--offset', String(offset), '--sizelimit', String(size), ...(readOnly ? ['--read-only'] : []), file];
-    const dev = (await run('losetup', args, { signal: this.signal })).trim();
+    // Not cut short by a cancel: a losetup killed after attaching would leave a device nobody knows.
+    const dev = (await run('losetup', args)).trim();
     this.undo.push({ what: `loop ${dev}`, release: () => detachLoop(dev) });
+    this.signal.throwIfAborted();
     return dev;
   }
 
   /** `mount [-t type] [-o opts] source dir`; the folder is made when missing. */
   async mount(source: string, dir: string, opts: { type?: string; options?: string } = {}): Promise<void> {
     await run('mkdir', ['-p', dir]);
-    await run('mount', [...(opts.type ? ['-t', opts.type] : []), ...(opts.options ? ['-o', opts.options] : []), source, dir], { signal: this.signal });
+    // As for losetup: a mount that was under way when cancelled is recorded, then released.
+    await run('mount', [...(opts.type ? ['-t', opts.type] : []), ...(opts.options ? ['-o', opts.options] : []), source, dir]);
     this.undo.push({ what: `mount ${dir}`, release: () => unmount(dir) });
+    this.signal.throwIfAborted();
   }
 
   /** Releases the newest attachments down to `depth` (all of them by default). */
