@@ -311,6 +311,11 @@ export class DiskCopy {
       this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err));
       throw err;
     });
+    return this.track(write);
+  }
+
+  /** Holds `write` among the writes a checkpoint waits for, until it settles. */
+  private track(write: Promise<void>): Promise<void> {
     const forget = () => void this.writes.delete(write);
     write.then(forget, forget);
     this.writes.add(write);
@@ -374,9 +379,7 @@ export class DiskCopy {
         throw err;
       },
     );
-    const forget = () => void this.writes.delete(write);
-    write.then(forget, forget);
-    this.writes.add(write);
+    this.track(write);
     if (this.sinceCheckpoint >= CHECKPOINT_BYTES || Date.now() - this.lastCheckpoint >= CHECKPOINT_MS) this.checkpointForwards(index + 1);
     const ahead = this.throttle === UNLIMITED ? FORWARDS_AHEAD : 0;
     while (this.writes.size > ahead) await Promise.race(this.writes).catch(() => undefined);
@@ -403,10 +406,10 @@ export class DiskCopy {
    * below `cursor` (all written before the flush began); chunks written meanwhile stay below the
    * write limit the previous checkpoint recorded, so a crash leaves them suspect, not trusted.
    */
-  private checkpointInBackground(cursor: number): void {
+  private checkpointInBackground(cursor: number, writes: Promise<void>[] = [...this.writes]): void {
     this.sinceCheckpoint = 0;
     this.lastCheckpoint = Date.now();
-    this.checkpoint(cursor).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
+    this.checkpoint(cursor, writes).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
   }
 
   /**
@@ -415,10 +418,7 @@ export class DiskCopy {
    * (one to a sink that is going away may never end) and a sink lost meanwhile costs only those.
    */
   private checkpointForwards(limit: number): void {
-    const cursor = Math.min(limit, ...this.forwarding);
-    this.sinceCheckpoint = 0;
-    this.lastCheckpoint = Date.now();
-    this.checkpoint(cursor, []).catch((err: unknown) => (this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err))));
+    this.checkpointInBackground(Math.min(limit, ...this.forwarding), []);
   }
 
   private async checkpointNow(cursor: number): Promise<void> {
