@@ -8,11 +8,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, openSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { makeMixedDisk } from '../fixtures/disks.js';
-import { createTestUser, startSshd, type Sshd, type TestUser } from '../peers/sshd.js';
+import { createTestUser, startSshd, userFiles, type Sshd, type TestUser } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, buildAgent, settledSource } from './agent-flow.js';
 
@@ -44,27 +44,6 @@ after(async () => {
   if (loop) detachLoop(loop);
   removeDir(work);
 });
-
-/** Everything under `dir`, with sizes (files) so a left-over file is seen. */
-function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      const st = statSync(p);
-      out.push(`${relative(dir, p)}${st.isDirectory() ? '/' : ` ${st.size}`}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
-/** What the user owns under /tmp and /var/tmp, and their home: the host as Rehost may touch it. */
-function hostState(user: TestUser): string[] {
-  const tmp = ['/tmp', '/var/tmp'].flatMap((d) => readdirSync(d).filter((n) => statSync(join(d, n)).uid === user.uid).map((n) => join(d, n)));
-  return [...tmp, ...listing(user.home)];
-}
 
 function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -106,7 +85,7 @@ async function restartAgent(rh: Rehost, id: string, pid: number, meanwhile = () 
 test('runtime cache: uploaded once, reused, a corrupted copy replaced, all removed on unregister', { skip }, async () => {
   const rh = r!;
   const user = u!;
-  const before = hostState(user);
+  const before = userFiles(user);
   const shipped = sha256(RUNTIME);
   const shippedSize = statSync(RUNTIME).size;
 
@@ -143,5 +122,5 @@ test('runtime cache: uploaded once, reused, a corrupted copy replaced, all remov
   assert.equal((await rh.api('DELETE', `/sources/${src.id}`)).status, 200);
   assert.equal(existsSync(agentDir), false, 'the per-run agent folder is removed');
   assert.equal(existsSync(join(user.home, '.cache/rehost')), false, 'the runtime cache is removed');
-  assert.deepEqual(hostState(user), before, 'nothing of Rehost is left on the host');
+  assert.deepEqual(userFiles(user), before, 'nothing of Rehost is left on the host');
 });

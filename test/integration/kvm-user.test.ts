@@ -15,11 +15,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { addTarget, assignTarget, bootAndWait, killProcessesWith, processesWith, registerImageHost, snapshotsOldestFirst, syncAndWait } from '../host-flow.js';
 import { bootFixtureUnavailable, buildBusyboxImage, writeDataRegion } from '../fixtures/images/busybox.js';
-import { createTestUser, SSHD, startSshd, type Sshd, type TestUser } from '../peers/sshd.js';
+import { createTestUser, listing, SSHD, startSshd, userFiles, type Sshd, type TestUser } from '../peers/sshd.js';
 
 const RUNTIME = 'resources/agent/runtime/node-linux-x64/bin/node';
 const skip = bootFixtureUnavailable() ?? (['/usr/sbin/useradd', SSHD].every((p) => existsSync(p)) ? null : 'needs openssh-server and useradd')
@@ -35,27 +35,6 @@ after(async () => {
   u?.remove();
   removeDir(work);
 });
-
-/** Everything under `dir`, with sizes of files, so a left-over file is seen. */
-function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      const st = statSync(p);
-      out.push(`${relative(dir, p)}${st.isDirectory() ? '/' : ` ${st.size}`}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
-/** What the user owns under /tmp and /var/tmp, and their home. */
-function userState(user: TestUser): string[] {
-  const tmp = ['/tmp', '/var/tmp'].flatMap((d) => readdirSync(d).filter((n) => statSync(join(d, n), { throwIfNoEntry: false })?.uid === user.uid).map((n) => join(d, n)));
-  return [...tmp, ...listing(user.home)];
-}
 
 /** A PATH folder with every command of this machine but QEMU's emulators (symlinks). */
 function pathWithoutQemu(dir: string): void {
@@ -88,7 +67,7 @@ test('KVM target as a plain user: unwritable folder, flavor too small, QEMU miss
   execFileSync('cp', ['--sparse=always', buildBusyboxImage(1100), disk]);
   const gen1 = writeDataRegion(disk);
   sshd = await startSshd(join(work, 'sshd'));
-  const before = { user: userState(u), remote: listing(remote) };
+  const before = { user: userFiles(u), remote: listing(remote) };
   r = await startRehost();
   await r.login();
   const id = await registerImageHost(r, images);
@@ -142,5 +121,5 @@ test('KVM target as a plain user: unwritable folder, flavor too small, QEMU miss
   const del = await r.api('DELETE', `/targets/${tgt}`);
   assert.equal(del.status, 200, JSON.stringify(del.body));
   assert.deepEqual(listing(remote), before.remote, 'the target folder is as it was');
-  assert.deepEqual(userState(u), before.user, 'the user\'s home, /tmp and /var/tmp are as they were: no runtime cache left');
+  assert.deepEqual(userFiles(u), before.user, 'the user\'s home, /tmp and /var/tmp are as they were: no runtime cache left');
 });

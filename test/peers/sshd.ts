@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 export interface Sshd {
   port: number;
@@ -226,4 +226,25 @@ export function createTestUser(sudo: SudoRule, shell = '/bin/bash'): TestUser {
     remove();
     throw err;
   }
+}
+
+/** Everything under `dir`, with sizes of files, so a left-over file is seen. */
+export function listing(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p);
+      out.push(`${relative(dir, p)}${st.isDirectory() ? '/' : ` ${st.size}`}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** What the user owns under /tmp and /var/tmp, and their home: the host as Rehost may touch it. */
+export function userFiles(user: TestUser): string[] {
+  const tmp = ['/tmp', '/var/tmp'].flatMap((d) => readdirSync(d).filter((n) => statSync(join(d, n), { throwIfNoEntry: false })?.uid === user.uid).map((n) => join(d, n)));
+  return [...tmp, ...listing(user.home)];
 }
