@@ -17,6 +17,7 @@ import { OpenStackClient } from '../../src-main/targets/openstack/client/index.j
 import { removeDir, startRehost, tempDir, waitFor, type Rehost } from '../harness.js';
 import { makeMixedDisk, modifyBlocks } from '../fixtures/disks.js';
 import { OPENSTACK_LAB, startOpenStack, type OpenStackPeer } from '../peers/openstack.js';
+import { gatewayImage, throwawayProject, type Undo } from '../peers/openstack-lab.js';
 import { SSHD, startSshd, type Sshd } from '../peers/sshd.js';
 import { attachLoop, canUseLoop, detachLoop } from '../peers/sshhost/loop.js';
 import { addAgentSource, buildAgent, settledSource, startSync, syncEnded, syncStep } from './agent-flow.js';
@@ -31,7 +32,7 @@ let sshd: Sshd | undefined;
 let r: Rehost | undefined;
 let admin: OpenStackClient | undefined;
 let loop: string | undefined;
-const undo: (() => Promise<unknown>)[] = [];
+const undo: Undo = [];
 
 before(async () => {
   if (!existsSync(SSHD) || !canUseLoop()) return;
@@ -57,38 +58,6 @@ function need(t: TestContext): OpenStackPeer | null {
   return peer;
 }
 
-/** A throwaway project where admin has the admin role; what is left in it goes with it. */
-async function throwawayProject(os: OpenStackClient, name: string): Promise<string> {
-  const ks = os.keystone.http;
-  const { project } = await ks.request<{ project: { id: string } }>('POST', '/projects', { body: { project: { name, domain_id: 'default' } } });
-  undo.push(async () => {
-    for (const server of await os.nova.listServers({ all_tenants: '1', project_id: project.id })) {
-      await os.nova.deleteServer(server.id).catch(() => undefined);
-      await os.nova.waitServerGone(server.id, { timeoutMs: 120_000 }).catch(() => undefined);
-    }
-    for (const v of await os.cinder.listVolumes({ all_tenants: 1, project_id: project.id })) await os.cinder.deleteVolume(v.id, { cascade: true }).catch(() => undefined);
-    await ks.request('PATCH', `/projects/${project.id}`, { body: { project: { enabled: false } } });
-    await ks.request('DELETE', `/projects/${project.id}`);
-  });
-  const info = await os.keystone.info();
-  const { roles } = await ks.request<{ roles: { id: string; name: string }[] }>('GET', '/roles', { query: { name: 'admin' } });
-  await ks.request('PUT', `/projects/${project.id}/users/${info.userId}/roles/${roles[0]!.id}`);
-  return project.id;
-}
-
-/** A raw image for the gateway Rehost creates (the peer's fake hypervisor never boots it). */
-async function gatewayImage(os: OpenStackClient): Promise<string> {
-  const img = await os.glance.http.request<{ id: string }>('POST', '/v2/images', { body: { name: `${RUN}-gw`, disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
-  undo.push(() => os.glance.http.request('DELETE', `/v2/images/${img.id}`));
-  const res = await fetch(`${await os.glance.http.baseUrl()}/v2/images/${img.id}/file`, {
-    method: 'PUT',
-    headers: { 'x-auth-token': await os.keystone.token(), 'content-type': 'application/octet-stream' },
-    body: Buffer.alloc(1024 * 1024),
-  });
-  assert.equal(res.status, 204);
-  return img.id;
-}
-
 function sameBytes(a: string, b: string): boolean {
   try {
     execFileSync('cmp', ['-n', String(DISK_MIB * 1024 * 1024), a, b]);
@@ -103,9 +72,9 @@ test('OpenStack target with transport direct: the source agent writes to the gat
   if (p === null) return;
   admin = new OpenStackClient({ authUrl: p.authUrl, region: p.region, ...p.admin });
   const project = `${RUN}-main`;
-  const projectId = await throwawayProject(admin, project);
+  const projectId = await throwawayProject(admin, project, undo);
   const publicNet = (await admin.neutron.listNetworks({ name: 'public' }))[0]!.id;
-  const imageId = await gatewayImage(admin);
+  const imageId = await gatewayImage(admin, `${RUN}-gw`, undo);
   makeMixedDisk(join(work, 'disk.raw'), DISK_MIB, 41);
   loop = attachLoop(join(work, 'disk.raw'));
   sshd = await startSshd(join(work, 'sshd'));
